@@ -1,0 +1,27 @@
+# The shell commands a Buildkite step runs to build a target with nix-buildkite-build.
+#
+# Takes the binary to run: a store path ("${pkg}/bin/nix-buildkite-build"), or just
+# "nix-buildkite-build" to find it on the agent's PATH. Uses builtins only, so depot can
+# import it without nixpkgs.
+bin:
+let
+  # One shell word: '…', with each ' written as '\''. Safe for any string, so attribute
+  # names and paths reach the binary exactly as given.
+  quote = word: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] word + "'";
+  command = words: builtins.concatStringsSep " " (map quote words);
+
+  targetFlags = { attrPath, drvPath, outLink }:
+    assert builtins.isList attrPath
+      || throw "mkBuildCommand: attrPath must be a list of attribute names";
+    # The pipeline must not depend on building every target, so the .drv goes in
+    # without its string context (depot discards it too).
+    [ "--drv-path" (builtins.unsafeDiscardStringContext (toString drvPath)) ]
+    ++ builtins.concatMap (name: [ "--attr" name ]) attrPath
+    ++ [ "--out-link" (toString outLink) ];
+in
+{
+  # Builds the target; prints its store paths on stdout. A drop-in for depot's function
+  # of the same name and signature.
+  mkBuildCommand = { attrPath, drvPath, outLink ? "result" }:
+    command ([ bin ] ++ targetFlags { inherit attrPath drvPath outLink; });
+}

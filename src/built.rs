@@ -1,0 +1,144 @@
+//! What Nix built, checked against what was asked before any of it reaches stdout.
+
+use crate::drv::Output;
+use crate::error::{Error, Result};
+use crate::links::link_name;
+use crate::nix::NixCommand;
+use crate::store;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// The recorded `.drv` was realised; nothing was evaluated.
+    Realise,
+    /// The attribute path was evaluated and built.
+    Evaluate,
+}
+
+/// One target, built.
+#[derive(Debug)]
+pub struct Built {
+    pub drv_path: PathBuf,
+    pub method: Method,
+    pub outputs: Vec<BuiltOutput>,
+}
+
+#[derive(Debug)]
+pub struct BuiltOutput {
+    pub name: String,
+    pub path: PathBuf,
+    pub link: Option<PathBuf>,
+}
+
+/// What one target should produce: the outputs asked for, with the paths the derivation
+/// gives them.
+pub struct Expected {
+    pub drv_path: PathBuf,
+    pub outputs: Vec<Output>,
+}
+
+/// What a Nix command prints on stdout per output.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Printed {
+    /// The out-link's path (`nix-store --realise --add-root`).
+    Links,
+    /// The output's store path.
+    StorePaths,
+}
+
+/// Checks that Nix reported exactly the outputs expected, once each, and that every
+/// out-link points at its output; returns them in the order asked for. Whatever else
+/// Nix printed is refused: nothing reaches stdout that was not checked here.
+pub fn verify(
+    command: &NixCommand,
+    stdout: Option<Vec<u8>>,
+    printed: Printed,
+    store: &Path,
+    out_link: Option<&Path>,
+    expected: Vec<Expected>,
+    method: Method,
+) -> Result<Vec<Built>> {
+    let program = command.program();
+    let unverified = |why: String| Error::Unverified(format!("{program} {why}; printing nothing"));
+    let stdout = stdout.ok_or_else(|| {
+        unverified("printed over 1 MiB on stdout, which is no list of paths".into())
+    })?;
+    let mut lines: Vec<&[u8]> = stdout.split(|b| *b == b'\n').collect();
+    if lines.last() == Some(&&b""[..]) {
+        lines.pop();
+    }
+
+    let mut built = Vec::with_capacity(expected.len());
+    for (index, target) in expected.into_iter().enumerate() {
+        let mut outputs = Vec::with_capacity(target.outputs.len());
+        for output in target.outputs {
+            let link = out_link.map(|base| link_name(base, index, &output.name));
+            let line = match (printed, &link, &output.path) {
+                (Printed::Links, Some(link), _) => link.as_path(),
+                (Printed::StorePaths, _, Some(path)) => path.as_path(),
+                _ => {
+                    return Err(unverified(format!(
+                        "built output {} of {}, whose path is only known from an out-link",
+                        output.name,
+                        target.drv_path.display()
+                    )));
+                }
+            };
+            let Some(at) = lines.iter().position(|l| *l == line.as_os_str().as_bytes()) else {
+                return Err(unverified(format!(
+                    "did not report output {} of {} ({} expected)",
+                    output.name,
+                    target.drv_path.display(),
+                    line.display()
+                )));
+            };
+            lines.remove(at);
+            let path = match &link {
+                Some(link) => {
+                    read_result_link(store, link, output.path.as_deref()).map_err(|why| {
+                        unverified(format!("made out-link {}, {why}", link.display()))
+                    })?
+                }
+                None => line.to_path_buf(),
+            };
+            outputs.push(BuiltOutput {
+                name: output.name,
+                path,
+                link,
+            });
+        }
+        built.push(Built {
+            drv_path: target.drv_path,
+            method,
+            outputs,
+        });
+    }
+    if let Some(line) = lines.first() {
+        return Err(unverified(format!(
+            "printed {:?}, which is not an output asked for",
+            OsStr::from_bytes(line)
+        )));
+    }
+    Ok(built)
+}
+
+/// The store path `link` points to, which must be `expected` where that is known.
+fn read_result_link(store: &Path, link: &Path, expected: Option<&Path>) -> Result<PathBuf, String> {
+    let target = std::fs::read_link(link).map_err(|e| format!("but it cannot be read: {e}"))?;
+    if !store::is_store_path(store, &target) {
+        return Err(format!(
+            "but it points to {}, not a store path",
+            target.display()
+        ));
+    }
+    match expected {
+        Some(expected) if target != expected => Err(format!(
+            "but it points to {}, not {}",
+            target.display(),
+            expected.display()
+        )),
+        _ => Ok(target),
+    }
+}

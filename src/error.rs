@@ -1,0 +1,134 @@
+//! Why a run failed, and the exit status each reason maps to.
+//!
+//! The table in README.md ("Exit status") is the contract; `Error::exit_code` is its only
+//! implementation.
+
+use std::fmt;
+use std::process::ExitStatus;
+
+/// How a child process ended, as the exit status a shell would report for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Status {
+    pub fn success(self) -> bool {
+        self == Status::Code(0)
+    }
+
+    /// The status a caller of this tool sees: Nix's own code unchanged, 128+N for signal N.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Status::Code(code) => code,
+            Status::Signal(signal) => 128 + signal,
+        }
+    }
+}
+
+impl From<ExitStatus> for Status {
+    fn from(status: ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(code), _) => Status::Code(code),
+            (None, Some(signal)) => Status::Signal(signal),
+            // A stopped or continued child is never reaped by `wait`; treat it as a failure.
+            (None, None) => Status::Code(1),
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Code(code) => write!(f, "exit status {code}"),
+            Status::Signal(signal) => {
+                let name = nix::sys::signal::Signal::try_from(*signal)
+                    .map(|s| s.as_str())
+                    .unwrap_or("unknown signal");
+                write!(f, "signal {signal} ({name})")
+            }
+        }
+    }
+}
+
+/// Every way a run can fail. Each variant's message is one line that names the problem.
+#[derive(Debug)]
+pub enum Error {
+    /// The command line or a value on it is invalid. Nothing was run.
+    Usage(String),
+    /// The `.drv` is gone and there is no attribute path to re-evaluate.
+    NoFallback(String),
+    /// An out-link cannot be made without destroying something. Nothing was built.
+    OutLink(String),
+    /// `--strict` and the evaluated `.drv` differs from the one the pipeline recorded.
+    Drift(String),
+    /// Nix succeeded but what it reported is not the outputs asked for. Nothing was printed.
+    Unverified(String),
+    /// `--exec` was asked for but the result is not exactly one program.
+    NotAProgram(String),
+    /// A Nix program is not on PATH (or not executable).
+    NixMissing(String),
+    /// Nix failed; its status is passed on unchanged.
+    Nix {
+        command: String,
+        program: &'static str,
+        status: Status,
+    },
+    /// This process was asked to stop by signal N, and Nix has exited.
+    Cancelled(i32),
+    /// Reading or writing something of our own failed (stdout closed, unreadable `.drv`, …).
+    Io(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::NoFallback(_) => 3,
+            Error::OutLink(_) => 4,
+            Error::Drift(_) => 5,
+            Error::Unverified(_) => 6,
+            Error::Io(_) => 7,
+            Error::NotAProgram(_) => 8,
+            Error::NixMissing(_) => 127,
+            Error::Nix { status, .. } => status.exit_code(),
+            Error::Cancelled(signal) => 128 + signal,
+        }
+    }
+
+    /// An I/O failure, with what was being done when it happened.
+    pub fn io(what: impl fmt::Display, err: std::io::Error) -> Self {
+        Error::Io(format!("{what}: {err}"))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(msg)
+            | Error::NoFallback(msg)
+            | Error::OutLink(msg)
+            | Error::Drift(msg)
+            | Error::Unverified(msg)
+            | Error::NotAProgram(msg)
+            | Error::NixMissing(msg)
+            | Error::Io(msg) => f.write_str(msg),
+            Error::Nix {
+                command,
+                program,
+                status,
+            } => write!(f, "{program} failed with {status}: $ {command}"),
+            Error::Cancelled(signal) => write!(
+                f,
+                "cancelled by {}; Nix has stopped",
+                Status::Signal(*signal)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,340 @@
+//! The one place that runs Nix.
+//!
+//! Nix's stdout is captured (it carries the paths we verify); its stderr, the build log, goes
+//! straight to ours so it streams live. Only when the evaluation must report back to us is
+//! stderr read, on a thread, and even then every byte but our own report line is passed on
+//! as soon as it arrives.
+
+use crate::error::{Error, Result, Status};
+use crate::signals::Forwarding;
+use std::borrow::Cow;
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::process::{Command, Stdio};
+
+/// Nix prints one path per output; anything near this size is not that.
+const STDOUT_LIMIT: u64 = 1 << 20;
+
+/// A Nix command line, built up and then run once.
+pub struct NixCommand {
+    program: &'static str,
+    args: Vec<OsString>,
+    /// Read stderr for the line our evaluated expression traces (see `crate::evaluate`).
+    watch_report: bool,
+}
+
+/// What a finished Nix process left us.
+pub struct Finished {
+    pub status: Status,
+    /// Nix's stdout, or `None` if it printed more than any list of paths could be.
+    pub stdout: Option<Vec<u8>>,
+    /// The payload of the report line, when watched for and printed.
+    pub report: Option<Vec<u8>>,
+}
+
+impl NixCommand {
+    pub fn new(program: &'static str) -> Self {
+        NixCommand {
+            program,
+            args: Vec::new(),
+            watch_report: false,
+        }
+    }
+
+    pub fn arg(&mut self, arg: impl Into<OsString>) -> &mut Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = A>, A: Into<OsString>>(&mut self, args: I) -> &mut Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn watch_report(&mut self) -> &mut Self {
+        self.watch_report = true;
+        self
+    }
+
+    pub fn program(&self) -> &'static str {
+        self.program
+    }
+
+    /// The exact command, shell-quoted, as a person would paste it.
+    pub fn display(&self) -> String {
+        std::iter::once(OsStr::new(self.program))
+            .chain(self.args.iter().map(OsString::as_os_str))
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The command on one line, for error messages: a multi-line argument (the generated
+    /// expression) is shown as `'…'`; `--verbose` prints it whole.
+    pub fn display_brief(&self) -> String {
+        std::iter::once(OsStr::new(self.program))
+            .chain(self.args.iter().map(OsString::as_os_str))
+            .map(|arg| match arg.as_bytes().contains(&b'\n') {
+                true => Cow::Borrowed("'…'"),
+                false => shell_quote(arg),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Runs the command to completion. A signal to us is forwarded to Nix and reported as
+    /// `Error::Cancelled` once Nix has exited; any other status is left to the caller.
+    pub fn run(&self, verbose: bool) -> Result<Finished> {
+        if let Some(signal) = crate::signals::received() {
+            return Err(Error::Cancelled(signal));
+        }
+        if verbose {
+            eprintln!("$ {}", self.display());
+        }
+        Forwarding::install();
+        let mut child = Command::new(self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(if self.watch_report {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
+            .spawn()
+            .map_err(|e| self.spawn_error(e))?;
+        let forwarding = Forwarding::to(child.id());
+
+        let report = child.stderr.take().map(|stderr| {
+            std::thread::spawn(move || {
+                let mut filter = ReportFilter::default();
+                filter.copy(stderr, io::stderr().lock());
+                filter.report
+            })
+        });
+        let stdout = child.stdout.take().map(read_bounded).transpose();
+        let status = child.wait();
+        drop(forwarding);
+        // A panic in the copy thread cannot happen short of a bug; losing the report then
+        // shows up as an unverifiable result, not as a crash.
+        let report = report.and_then(|thread| thread.join().ok().flatten());
+
+        if let Some(signal) = crate::signals::received() {
+            return Err(Error::Cancelled(signal));
+        }
+        let status = status.map_err(|e| Error::io(format!("waiting for {}", self.program), e))?;
+        let stdout = stdout
+            .map_err(|e| Error::io(format!("reading the output of {}", self.program), e))?
+            .flatten();
+        Ok(Finished {
+            status: status.into(),
+            stdout,
+            report,
+        })
+    }
+
+    /// The error for a Nix that ran and failed, carrying the command line.
+    pub fn failed(&self, status: Status) -> Error {
+        Error::Nix {
+            command: self.display_brief(),
+            program: self.program,
+            status,
+        }
+    }
+
+    fn spawn_error(&self, err: io::Error) -> Error {
+        let program = self.program;
+        match err.kind() {
+            io::ErrorKind::NotFound => {
+                Error::NixMissing(format!("{program} not found on PATH; is Nix installed?"))
+            }
+            io::ErrorKind::PermissionDenied => {
+                Error::NixMissing(format!("{program} on PATH is not executable: {err}"))
+            }
+            _ => Error::io(format!("cannot start {program}"), err),
+        }
+    }
+}
+
+/// Reads all of `stdout`, keeping at most `STDOUT_LIMIT` bytes: `None` if there was more.
+/// The rest is drained, not left unread, so Nix never blocks on a full pipe.
+fn read_bounded(mut stdout: impl Read) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = Vec::new();
+    (&mut stdout).take(STDOUT_LIMIT + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > STDOUT_LIMIT {
+        io::copy(&mut stdout, &mut io::sink())?;
+        return Ok(None);
+    }
+    Ok(Some(buf))
+}
+
+/// The prefix of the line the evaluated expression prints with `builtins.trace`.
+pub const REPORT_MARKER: &[u8] = b"trace: @nix-buildkite-build-report ";
+/// A report is a few store paths per target; a longer line is cut and fails to parse.
+const REPORT_LIMIT: usize = 16 << 20;
+
+/// Passes a byte stream on unchanged, except for lines starting with `REPORT_MARKER`,
+/// whose rest is kept. Bytes are written as soon as they can be told apart from a
+/// report line, so the log stays live.
+#[derive(Default)]
+struct ReportFilter {
+    state: LineState,
+    report: Option<Vec<u8>>,
+    current: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Default)]
+enum LineState {
+    /// At the start of a line, having held back this many bytes that match the marker.
+    #[default]
+    Start,
+    Matching(usize),
+    /// In a line that is not a report.
+    Passing,
+    /// In a report line.
+    Capturing,
+}
+
+impl ReportFilter {
+    fn copy(&mut self, mut from: impl Read, mut to: impl Write) {
+        let mut buf = [0; 8192];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.feed(&buf[..n], &mut to),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        self.finish(&mut to);
+    }
+
+    // Errors writing our stderr are ignored: the log is lost either way, and the build's
+    // result must still be reported.
+    fn feed(&mut self, chunk: &[u8], to: &mut impl Write) {
+        let mut pass_from = 0;
+        for (i, &b) in chunk.iter().enumerate() {
+            self.state = match self.state {
+                LineState::Passing if b == b'\n' => LineState::Start,
+                LineState::Passing => LineState::Passing,
+                LineState::Start | LineState::Matching(_) => {
+                    let held = match self.state {
+                        LineState::Matching(held) => held,
+                        _ => 0,
+                    };
+                    if b == REPORT_MARKER[held] {
+                        let _ = to.write_all(&chunk[pass_from..i]);
+                        pass_from = i + 1;
+                        if held + 1 == REPORT_MARKER.len() {
+                            self.current.clear();
+                            LineState::Capturing
+                        } else {
+                            LineState::Matching(held + 1)
+                        }
+                    } else {
+                        let _ = to.write_all(&REPORT_MARKER[..held]);
+                        if b == b'\n' {
+                            LineState::Start
+                        } else {
+                            LineState::Passing
+                        }
+                    }
+                }
+                LineState::Capturing => {
+                    pass_from = i + 1;
+                    if b == b'\n' {
+                        self.report = Some(std::mem::take(&mut self.current));
+                        LineState::Start
+                    } else {
+                        if self.current.len() < REPORT_LIMIT {
+                            self.current.push(b);
+                        }
+                        LineState::Capturing
+                    }
+                }
+            };
+        }
+        let _ = to.write_all(&chunk[pass_from..]);
+    }
+
+    fn finish(&mut self, to: &mut impl Write) {
+        match self.state {
+            LineState::Matching(held) => {
+                let _ = to.write_all(&REPORT_MARKER[..held]);
+            }
+            LineState::Capturing => self.report = Some(std::mem::take(&mut self.current)),
+            _ => {}
+        }
+        let _ = to.flush();
+    }
+}
+
+/// Quotes one argument for a POSIX shell: bare when safe, else in single quotes; bytes that
+/// are not UTF-8 in bash's `$'\xNN'` form, so what is shown is exactly what was run.
+pub fn shell_quote(arg: &OsStr) -> Cow<'_, str> {
+    match arg.to_str() {
+        Some(text) => shell_words::quote(text),
+        None => {
+            let mut quoted = String::from("$'");
+            for &b in arg.as_bytes() {
+                match b {
+                    b'\'' | b'\\' => {
+                        quoted.push('\\');
+                        quoted.push(b as char);
+                    }
+                    0x20..=0x7e => quoted.push(b as char),
+                    _ => quoted.push_str(&format!("\\x{b:02x}")),
+                }
+            }
+            quoted.push('\'');
+            Cow::Owned(quoted)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(chunks: &[&[u8]]) -> (Vec<u8>, Option<Vec<u8>>) {
+        let mut filter = ReportFilter::default();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            filter.feed(chunk, &mut out);
+        }
+        filter.finish(&mut out);
+        (out, filter.report)
+    }
+
+    #[test]
+    fn passes_the_log_and_keeps_the_report() {
+        let log = b"building\ntrace: @nix-buildkite-build-report {\"a\":1}\ntrace: other\ndone\n";
+        let expected = b"building\ntrace: other\ndone\n";
+        let (out, report) = filter(&[log]);
+        assert_eq!(out, expected);
+        assert_eq!(report.as_deref(), Some(&b"{\"a\":1}"[..]));
+        // Split at every byte: the result must not depend on how reads chunk the stream.
+        let chunks: Vec<&[u8]> = log.chunks(1).collect();
+        assert_eq!(filter(&chunks), (expected.to_vec(), report));
+    }
+
+    #[test]
+    fn a_partial_marker_is_passed_on() {
+        for log in [
+            &b"trace: @nix-buildkite"[..],
+            b"trace: @nix\n",
+            b"tr",
+            b"x trace: @nix-buildkite-build-report 1\n",
+        ] {
+            assert_eq!(filter(&[log]), (log.to_vec(), None));
+        }
+    }
+
+    #[test]
+    fn quotes_like_a_shell() {
+        assert_eq!(shell_quote(OsStr::new("plain")), "plain");
+        assert_eq!(shell_quote(OsStr::new("it's")), "'it'\\''s'");
+        assert_eq!(shell_quote(OsStr::from_bytes(b"a\xffb'")), "$'a\\xffb\\''");
+    }
+}

@@ -1,0 +1,73 @@
+//! Cancellation: SIGINT, SIGTERM and SIGHUP sent to us while Nix runs are passed on to Nix,
+//! and we exit 128+N only after Nix has stopped, so no Nix process or builder outlives us.
+
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::Pid;
+use std::sync::Once;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+const FORWARDED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+/// The Nix process signals go to, or 0 when none runs.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+/// The first signal received, or 0.
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(signal: i32) {
+    let _ = RECEIVED.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+    // Every signal is forwarded, not only the first: Nix may be waiting for a second one.
+    forward(signal);
+}
+
+/// Async-signal-safe: one atomic load and one kill(2).
+fn forward(signal: i32) {
+    let child = CHILD.load(Ordering::SeqCst);
+    if child > 0 {
+        if let Ok(signal) = Signal::try_from(signal) {
+            let _ = signal::kill(Pid::from_raw(child), signal);
+        }
+    }
+}
+
+/// The first signal that asked us to stop, if any.
+pub fn received() -> Option<i32> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(signal),
+    }
+}
+
+/// Forwards signals to `child` until dropped. Install before spawning, so that a signal
+/// arriving between spawn and this call is still recorded, then passed on here.
+pub struct Forwarding(());
+
+impl Forwarding {
+    pub fn install() {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            let action = SigAction::new(
+                SigHandler::Handler(on_signal),
+                SaFlags::SA_RESTART,
+                SigSet::empty(),
+            );
+            for signal in FORWARDED {
+                // SAFETY: the handler only touches atomics and calls kill(2).
+                let _ = unsafe { signal::sigaction(signal, &action) };
+            }
+        });
+    }
+
+    pub fn to(child: u32) -> Self {
+        CHILD.store(child as i32, Ordering::SeqCst);
+        if let Some(signal) = received() {
+            forward(signal);
+        }
+        Forwarding(())
+    }
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        CHILD.store(0, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,60 @@
+//! Our stdout carries store paths and nothing else; a step captures it with `$(…)`.
+
+use crate::built::Built;
+use crate::error::{Error, Result};
+use std::io::{ErrorKind, Write};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
+
+/// Runs before `main`, because Rust's start-up puts /dev/null on a closed stdout, after
+/// which our output would vanish without an error.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CHECK_STDOUT_AT_START: extern "C" fn() = {
+    extern "C" fn check() {
+        let closed =
+            nix::fcntl::fcntl(std::io::stdout().as_fd(), nix::fcntl::FcntlArg::F_GETFD).is_err();
+        CLOSED_AT_START.store(closed, Ordering::Relaxed);
+    }
+    check
+};
+
+/// Fails up front, before building, if the store paths could not be printed.
+pub fn check_open() -> Result<()> {
+    if CLOSED_AT_START.load(Ordering::Relaxed) {
+        return Err(Error::Io(
+            "stdout is closed, so the store paths cannot be printed; \
+             redirect it to /dev/null to discard them"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Prints the store path of every output, one per line, in one write.
+pub fn print_paths(built: &[Built]) -> Result<()> {
+    let mut text = Vec::new();
+    for output in built.iter().flat_map(|b| &b.outputs) {
+        text.extend_from_slice(output.path.as_os_str().as_bytes());
+        text.push(b'\n');
+    }
+    write(&text)
+}
+
+pub fn write(text: &[u8]) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| match e.kind() {
+            ErrorKind::BrokenPipe => Error::Io(
+                "cannot print the store paths: stdout was closed (broken pipe); \
+                 the build and its out-links are in place"
+                    .into(),
+            ),
+            _ => Error::io("cannot print the store paths", e),
+        })
+}

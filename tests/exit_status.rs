@@ -1,0 +1,136 @@
+//! Nix's exit status comes out unchanged, from either path; a signal that killed Nix
+//! comes out as 128+N. (The one-liner turned all of these into 1.)
+
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
+
+#[test]
+fn a_failed_build_exits_100_on_both_paths() {
+    let depot = Depot::new();
+    let realised = depot.run([os("--drv-path"), depot.instantiate("fails").into()]);
+    realised
+        .fails_with(100)
+        .error_mentions("nix-store failed with exit status 100: $ nix-store --realise");
+    realised.stderr_contains("this build fails");
+
+    let drv = depot.collected_drv("fails");
+    let evaluated = depot.run([os("--drv-path"), drv.into(), os("--attr"), os("fails")]);
+    evaluated
+        .fails_with(100)
+        .error_mentions("nix-build failed with exit status 100: $ nix-build -E '…'");
+    evaluated.stderr_contains("this build fails");
+    assert!(!depot.path("result").exists());
+}
+
+#[test]
+fn a_timed_out_build_exits_101() {
+    let depot = Depot::new();
+    let drv = depot.instantiate("slow");
+    let run = Run::new(
+        depot
+            .command()
+            .args([os("--drv-path"), drv.into()])
+            .env("NIX_CONFIG", format!("{NIX_CONFIG}timeout = 1\n")),
+    );
+    run.fails_with(101).stderr_contains("timed out");
+}
+
+#[test]
+fn a_hash_mismatch_exits_102() {
+    let depot = Depot::new();
+    depot
+        .run(["-A", "badHash"])
+        .fails_with(102)
+        .stderr_contains("hash mismatch");
+}
+
+#[test]
+fn an_attribute_that_does_not_evaluate_shows_nix_error_and_exits_1() {
+    let depot = Depot::new();
+    depot
+        .run(["--attr", "brokenEval"])
+        .fails_with(1)
+        .stderr_contains("this attribute does not evaluate")
+        .error_mentions("nix-build failed with exit status 1");
+    depot
+        .run(["-A", "nested.missing.leaf"])
+        .fails_with(1)
+        .stderr_contains("nested.missing.leaf does not exist (no attribute 'missing')");
+    depot
+        .run(["-A", "notADerivation"])
+        .fails_with(1)
+        .stderr_contains("notADerivation is not a derivation");
+}
+
+#[test]
+fn nix_killed_by_a_signal_exits_128_plus_n() {
+    let depot = Depot::new();
+    let drv = depot.instantiate("slow");
+    let child = depot
+        .command()
+        .args([os("--drv-path"), drv.into()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let nix_store = wait_for_child_named(child.id(), "nix-store");
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &nix_store.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128 + 9), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("nix-store failed with signal 9 (SIGKILL)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_nix_exits_127_with_a_sentence() {
+    let depot = Depot::new();
+    Run::new(
+        depot
+            .command()
+            .args(["-A", "hello"])
+            .env("PATH", "/nonexistent"),
+    )
+    .fails_with(127)
+    .error_mentions("nix-build not found on PATH; is Nix installed?");
+    let drv = depot.instantiate("hello");
+    Run::new(
+        depot
+            .command()
+            .args([os("--drv-path"), drv.into()])
+            .env("PATH", "/nonexistent"),
+    )
+    .fails_with(127)
+    .error_mentions("nix-store not found on PATH; is Nix installed?");
+}
+
+/// The pid of the first child of `parent` whose command is `name`, once it has started.
+fn wait_for_child_named(parent: u32, name: &str) -> u32 {
+    for _ in 0..500 {
+        let tasks = std::fs::read_dir(format!("/proc/{parent}/task")).unwrap();
+        for task in tasks.filter_map(|t| t.ok()) {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for pid in children.split_whitespace() {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if comm.trim() == name {
+                    // Let it get as far as building.
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    return pid.parse().unwrap();
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{name} never started under {parent}");
+}
