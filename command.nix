@@ -24,4 +24,11 @@ in
   # of the same name and signature.
   mkBuildCommand = { attrPath, drvPath, outLink ? "result" }:
     command ([ bin ] ++ targetFlags { inherit attrPath drvPath outLink; });
+
+  # Builds the target and replaces itself with the program it built (an executable, or
+  # the one executable in its bin/), passing `args`; the step's status is the program's.
+  # Replaces depot's `script="$(…)"; exec "$script"` in extra steps.
+  mkRunCommand = { attrPath, drvPath, outLink, args ? [ ] }:
+    command ([ bin ] ++ targetFlags { inherit attrPath drvPath outLink; }
+      ++ [ "--exec" "--" ] ++ map toString args);
 }

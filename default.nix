@@ -26,6 +26,17 @@ let
     # The tests need a writable Nix store, which a build sandbox does not have.
     doCheck = false;
 
+    # Completions and the man page come from the clap definitions, via the binary itself.
+    postInstall = ''
+      bin=$out/bin/nix-buildkite-build
+      mkdir -p $out/share/man/man1 $out/share/bash-completion/completions \
+        $out/share/zsh/site-functions $out/share/fish/vendor_completions.d
+      $bin --generate-man > $out/share/man/man1/nix-buildkite-build.1
+      $bin --generate-completions bash > $out/share/bash-completion/completions/nix-buildkite-build
+      $bin --generate-completions zsh > $out/share/zsh/site-functions/_nix-buildkite-build
+      $bin --generate-completions fish > $out/share/fish/vendor_completions.d/nix-buildkite-build.fish
+    '';
+
     passthru = import ./command.nix "${package}/bin/nix-buildkite-build";
 
     meta = {

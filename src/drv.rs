@@ -85,6 +85,32 @@ fn declared_order(env: &Term) -> Result<Option<Vec<String>>, String> {
     Ok(None)
 }
 
+/// The outputs named in `wanted`, in declared order; all of them if `wanted` is empty.
+pub fn select(
+    outputs: Vec<Output>,
+    wanted: &[String],
+    drv: &Path,
+) -> Result<Vec<Output>, crate::Error> {
+    if let Some(missing) = wanted
+        .iter()
+        .find(|w| !outputs.iter().any(|o| &&o.name == w))
+    {
+        let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
+        return Err(crate::Error::Usage(format!(
+            "{} has no output {missing:?} (it has {})",
+            drv.display(),
+            names.join(", ")
+        )));
+    }
+    Ok(match wanted.is_empty() {
+        true => outputs,
+        false => outputs
+            .into_iter()
+            .filter(|o| wanted.contains(&o.name))
+            .collect(),
+    })
+}
+
 /// Reads the derivation at `path`: `Ok(None)` if it does not exist (garbage-collected).
 pub fn read_outputs(path: &Path) -> Result<Option<Vec<Output>>, crate::Error> {
     let text = match std::fs::read(path) {

@@ -5,26 +5,22 @@
 //! attribute name is ever parsed as code. It reports each evaluated derivation on a trace
 //! line, which is how we learn the `.drv` and the outputs to verify without a second process.
 
-use crate::attr::{AttrPath, nix_string};
+use crate::attr::nix_string;
 use crate::built::{self, Built, Expected, Method, Printed};
-use crate::drv::Output;
+use crate::drv::{self, Output};
 use crate::error::{Error, Result};
-use crate::links;
+use crate::log;
 use crate::nix::NixCommand;
 use crate::request::Request;
+use crate::store;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const PRELUDE: &[u8] = include_bytes!("evaluate.nix");
 
-pub fn evaluate(request: &Request) -> Result<Vec<Built>> {
-    if let Some(base) = &request.out_link {
-        for index in 0..request.targets.len() {
-            links::check(&request.store, &links::link_name(base, index, "out"))?;
-        }
-    }
-
+/// Evaluates and builds every target; `None` after a `--dry-run`.
+pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
     let mut command = NixCommand::new("nix-build");
     command.arg("-E").arg(expression(request)?);
     command.args(&request.root_args);
@@ -32,13 +28,33 @@ pub fn evaluate(request: &Request) -> Result<Vec<Built>> {
         Some(base) => command.arg("--out-link").arg(base),
         None => command.arg("--no-out-link"),
     };
-    command.arg("--show-trace").watch_report();
+    if request.show_trace {
+        command.arg("--show-trace");
+    }
+    command.args(&request.nix_options).watch_report();
+    if request.dry_run {
+        crate::stdout::write_line(&command.display())?;
+        return Ok(None);
+    }
+
+    let what: Vec<String> = request.targets.iter().map(|t| t.describe()).collect();
+    log::group(
+        request.log_groups,
+        &format!("Re-evaluating {}", what.join(", ")),
+    );
     let finished = command.run(request.verbose)?;
 
+    // Checked even when Nix failed, so that a drift warning explains a failed build.
+    let expected = finished
+        .report
+        .as_deref()
+        .map(|r| expected(request, r))
+        .transpose();
     if !finished.status.success() {
+        log::expand_failed(request.log_groups);
         return Err(command.failed(finished.status));
     }
-    let report = finished.report.ok_or_else(|| {
+    let expected = expected?.ok_or_else(|| {
         Error::Unverified(
             "nix-build succeeded without reporting what it evaluated; printing nothing".into(),
         )
@@ -49,12 +65,48 @@ pub fn evaluate(request: &Request) -> Result<Vec<Built>> {
         Printed::StorePaths,
         &request.store,
         request.out_link.as_deref(),
-        parse_report(&report)?,
+        expected,
         Method::Evaluate,
     )
+    .map(Some)
 }
 
-/// `PRELUDE { root = …; targets = [ … ]; }` as a function of the root's arguments.
+/// What the report says each target is, checked against what was asked: outputs that do
+/// not exist are an error, a `.drv` that differs from the recorded one a warning (or an
+/// error under `--strict`). Targets that evaluate to the same `.drv` are built once.
+fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
+    let reported = parse_report(&request.store, report)?;
+    if reported.len() != request.targets.len() {
+        return Err(report_error("not one entry per target"));
+    }
+    let mut expected: Vec<Expected> = Vec::with_capacity(reported.len());
+    for (target, (drv_path, outputs)) in request.targets.iter().zip(reported) {
+        if let Some(recorded) = target.drv_path.as_ref().filter(|r| **r != drv_path) {
+            let drift = format!(
+                "{} now evaluates to {}, not to {} as recorded: the tree changed since \
+                 the pipeline was generated",
+                target.describe(),
+                drv_path.display(),
+                recorded.display()
+            );
+            match request.strict {
+                true => return Err(Error::Drift(format!("{drift} (--strict: nothing built)"))),
+                false => log::warn(&drift),
+            }
+        }
+        let outputs = drv::select(outputs, &request.outputs, &drv_path)?;
+        if !expected.iter().any(|e| e.drv_path == drv_path) {
+            expected.push(Expected {
+                label: target.label.clone(),
+                drv_path,
+                outputs,
+            });
+        }
+    }
+    Ok(expected)
+}
+
+/// `PRELUDE { root = …; targets = [ … ]; … }`, a function of the root's arguments.
 fn expression(request: &Request) -> Result<OsString> {
     let mut expr = b"{ ... }@args: (\n".to_vec();
     expr.extend_from_slice(PRELUDE);
@@ -71,7 +123,7 @@ fn expression(request: &Request) -> Result<OsString> {
         expr.extend_from_slice(b"\n    { attrPath = ");
         expr.extend(attr_path.nix_list());
         expr.extend_from_slice(b"; shown = ");
-        expr.extend(nix_string(&AttrPath::render(attr_path)));
+        expr.extend(nix_string(&attr_path.render()));
         expr.extend_from_slice(b"; drvPath = ");
         match &target.drv_path {
             Some(drv) => expr.extend(nix_string(drv.as_os_str().as_bytes())),
@@ -79,46 +131,62 @@ fn expression(request: &Request) -> Result<OsString> {
         }
         expr.extend_from_slice(b"; }");
     }
-    expr.extend_from_slice(b"\n  ];\n} args\n");
+    expr.extend_from_slice(b"\n  ];\n  outputs = ");
+    match request.outputs.is_empty() {
+        true => expr.extend_from_slice(b"null"),
+        false => {
+            expr.push(b'[');
+            for output in &request.outputs {
+                expr.push(b' ');
+                expr.extend(nix_string(output.as_bytes()));
+            }
+            expr.extend_from_slice(b" ]");
+        }
+    }
+    expr.extend_from_slice(match request.strict {
+        true => b";\n  strict = true;\n} args\n",
+        false => b";\n  strict = false;\n} args\n",
+    });
     Ok(OsString::from_vec(expr))
 }
 
+fn report_error(why: &str) -> Error {
+    Error::Unverified(format!(
+        "nix-build reported what it evaluated in a form not understood ({why}); printing nothing"
+    ))
+}
+
 /// Reads the report line: `[{"drvPath": …, "outputs": [{"name": …, "path": …}]}]`.
-fn parse_report(report: &[u8]) -> Result<Vec<Expected>> {
-    let bad = |why: &str| {
-        Error::Unverified(format!(
-            "nix-build reported what it evaluated in a form not understood ({why}); printing nothing"
-        ))
+/// Every path in it must be a store path: it decides what reaches stdout.
+fn parse_report(store: &Path, report: &[u8]) -> Result<Vec<(PathBuf, Vec<Output>)>> {
+    let store_path = |path: Option<&str>| {
+        path.map(PathBuf::from)
+            .filter(|p| store::is_store_path(store, p))
+            .ok_or_else(|| report_error("a path is missing or not in the store"))
     };
-    let json: serde_json::Value = serde_json::from_slice(report).map_err(|_| bad("not JSON"))?;
-    let targets = json.as_array().ok_or_else(|| bad("not a list"))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(report).map_err(|_| report_error("not JSON"))?;
+    let targets = json.as_array().ok_or_else(|| report_error("not a list"))?;
     targets
         .iter()
         .map(|target| {
-            let drv_path = target["drvPath"]
-                .as_str()
-                .ok_or_else(|| bad("no drvPath"))?;
+            let drv_path = store_path(target["drvPath"].as_str())?;
             let outputs = target["outputs"]
                 .as_array()
-                .ok_or_else(|| bad("no outputs"))?;
+                .ok_or_else(|| report_error("no outputs"))?;
             let outputs = outputs
                 .iter()
                 .map(|output| {
-                    let (Some(name), Some(path)) =
-                        (output["name"].as_str(), output["path"].as_str())
-                    else {
-                        return Err(bad("an output lacks its name or path"));
-                    };
+                    let name = output["name"]
+                        .as_str()
+                        .ok_or_else(|| report_error("an output has no name"))?;
                     Ok(Output {
                         name: name.to_owned(),
-                        path: Some(PathBuf::from(path)),
+                        path: Some(store_path(output["path"].as_str())?),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            Ok(Expected {
-                drv_path: PathBuf::from(drv_path),
-                outputs,
-            })
+            Ok((drv_path, outputs))
         })
         .collect()
 }

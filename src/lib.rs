@@ -1,73 +1,145 @@
-//! nix-buildkite-build: build one CI target from the `.drv` its pipeline recorded, falling
-//! back to re-evaluating its attribute path when the garbage collector took the `.drv`.
+//! nix-buildkite-build: build CI targets from the `.drv`s their pipeline recorded, falling
+//! back to re-evaluating their attribute paths when the garbage collector took a `.drv`.
 //!
-//! The flow, one module per step: `cli` arguments → `request` (checked targets) →
-//! `realise` the recorded `.drv`s, or `evaluate` the attribute paths → `built` (what Nix
-//! made, verified) → `stdout`. `nix` is the one place that runs Nix.
+//! The flow, one module per step: `cli` arguments → `request` (checked targets, from the
+//! command line or a `drvmap`) → `realise` the recorded `.drv`s, or `evaluate` the attribute
+//! paths → `built` (what Nix made, verified) → `stdout` (paths or JSON) or `exec`.
+//! `nix` is the one place that runs Nix.
 
 pub mod attr;
 pub mod built;
 pub mod cli;
 pub mod drv;
+pub mod drvmap;
 pub mod error;
 pub mod evaluate;
+pub mod exec;
 pub mod links;
+pub mod log;
 pub mod nix;
 pub mod realise;
 pub mod request;
 pub mod signals;
 pub mod stdout;
 pub mod store;
+pub mod worktree;
 
 pub use cli::Args;
 pub use error::{Error, Result};
 
 use built::{Built, Expected};
 use realise::Outcome;
-use request::Request;
+use request::{Form, Request};
+use std::path::{Path, PathBuf};
 
 pub fn run(args: Args) -> Result<()> {
-    stdout::check_open()?;
+    if let Some(shell) = args.generate_completions {
+        return stdout::write(&cli::completions(shell));
+    }
+    if args.generate_man {
+        let page = cli::man_page().map_err(|e| Error::io("cannot render the man page", e))?;
+        return stdout::write(&page);
+    }
     let request = Request::from_args(args)?;
-    let built = build(&request)?;
-    stdout::print_paths(&built)
+    if !matches!(request.form, Form::Exec(_)) {
+        stdout::check_open()?;
+    }
+    let Some(built) = build(&request)? else {
+        return Ok(());
+    };
+    match &request.form {
+        Form::Paths => stdout::print_paths(&built),
+        Form::Json => stdout::print_json(&built),
+        Form::Exec(args) => exec::exec(&built, args, request.log_groups),
+    }
 }
 
 /// Realises the recorded `.drv`s when all are present; otherwise, or if one vanishes before
-/// Nix reads it, evaluates every target.
-fn build(request: &Request) -> Result<Vec<Built>> {
-    let mut recorded = Vec::with_capacity(request.targets.len());
+/// Nix reads it, evaluates every target. `None` after a `--dry-run`.
+fn build(request: &Request) -> Result<Option<Vec<Built>>> {
+    let mut recorded: Vec<Expected> = Vec::with_capacity(request.targets.len());
     let mut gone = Vec::new();
-    for drv_path in request.targets.iter().filter_map(|t| t.drv_path.as_ref()) {
+    for target in &request.targets {
+        let Some(drv_path) = &target.drv_path else {
+            continue;
+        };
         match drv::read_outputs(drv_path)? {
+            // Nix builds a .drv named twice once, and links it once.
+            _ if recorded.iter().any(|r| &r.drv_path == drv_path) => {}
             Some(outputs) => recorded.push(Expected {
+                label: target.label.clone(),
                 drv_path: drv_path.clone(),
-                outputs,
+                outputs: drv::select(outputs, &request.outputs, drv_path)?,
             }),
             None => gone.push(drv_path.clone()),
         }
     }
-    if recorded.len() == request.targets.len() {
+    let realisable = gone.is_empty() && request.targets.iter().all(|t| t.drv_path.is_some());
+
+    let planned = planned_links(request, realisable.then_some(&recorded[..]));
+    for link in &planned {
+        links::check(&request.store, link)?;
+    }
+    let git = match request.dry_run {
+        true => None,
+        false => worktree::Check::start(planned),
+    };
+
+    if realisable {
         match realise::realise(request, recorded)? {
-            Outcome::Built(built) => return Ok(built),
+            Outcome::Built(built) => return Ok(Some(finish(built, git))),
+            Outcome::DryRun => return Ok(None),
             Outcome::Vanished(drvs) => gone = drvs,
         }
     }
     for drv_path in &gone {
         re_evaluating(request, drv_path)?;
     }
-    evaluate::evaluate(request)
+    Ok(evaluate::evaluate(request)?.map(|built| finish(built, git)))
+}
+
+fn finish(built: Vec<Built>, git: Option<worktree::Check>) -> Vec<Built> {
+    if let Some(git) = git {
+        git.finish();
+    }
+    built
+}
+
+/// The out-links the build will make, as far as they are known before it: every output's
+/// for recorded `.drv`s, the first asked-for output's of each target otherwise.
+fn planned_links(request: &Request, recorded: Option<&[Expected]>) -> Vec<PathBuf> {
+    let Some(base) = &request.out_link else {
+        return Vec::new();
+    };
+    match recorded {
+        Some(recorded) => recorded
+            .iter()
+            .enumerate()
+            .flat_map(|(index, target)| {
+                target
+                    .outputs
+                    .iter()
+                    .map(move |o| links::link_name(base, index, &o.name))
+            })
+            .collect(),
+        None => {
+            let first = request.outputs.first().map_or("out", String::as_str);
+            (0..request.targets.len())
+                .map(|index| links::link_name(base, index, first))
+                .collect()
+        }
+    }
 }
 
 /// Says that `drv_path` is gone and what will be evaluated instead, or fails if nothing can.
-fn re_evaluating(request: &Request, drv_path: &std::path::Path) -> Result<()> {
+fn re_evaluating(request: &Request, drv_path: &Path) -> Result<()> {
     let target = request
         .targets
         .iter()
         .find(|t| t.drv_path.as_deref() == Some(drv_path));
     match target.and_then(|t| t.attr_path.as_ref()) {
         Some(attr_path) => {
-            note(&format!(
+            log::note(&format!(
                 "{} is gone (garbage-collected); re-evaluating {attr_path}",
                 drv_path.display()
             ));
@@ -79,9 +151,4 @@ fn re_evaluating(request: &Request, drv_path: &std::path::Path) -> Result<()> {
             drv_path.display()
         ))),
     }
-}
-
-/// One line on stderr, marked as ours among Nix's.
-pub fn note(message: &str) {
-    eprintln!("nix-buildkite-build: {message}");
 }

@@ -1,37 +1,50 @@
-//! The usual path: realise the `.drv` the pipeline recorded, evaluating nothing.
+//! The usual path: realise the `.drv`s the pipeline recorded, evaluating nothing.
 
 use crate::built::{self, Built, Expected, Method, Printed};
-use crate::drv::Output;
 use crate::error::Result;
-use crate::links;
+use crate::log;
 use crate::nix::NixCommand;
 use crate::request::Request;
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub enum Outcome {
     Built(Vec<Built>),
+    /// `--dry-run`: the command was printed, not run.
+    DryRun,
     /// Nix failed and these `.drv`s are gone: the garbage collector took them after we
     /// read them. The caller re-evaluates.
     Vanished(Vec<PathBuf>),
 }
 
 /// Realises every target in one `nix-store --realise`, so Nix builds them in parallel.
-/// `targets` holds each recorded `.drv` with the outputs to build.
+/// Each target holds a recorded `.drv` and the outputs to build.
 pub fn realise(request: &Request, targets: Vec<Expected>) -> Result<Outcome> {
-    if let Some(base) = &request.out_link {
-        for (index, target) in targets.iter().enumerate() {
-            for Output { name, .. } in &target.outputs {
-                links::check(&request.store, &links::link_name(base, index, name))?;
-            }
-        }
-    }
-
     let mut command = NixCommand::new("nix-store");
     command.arg("--realise");
-    command.args(targets.iter().map(|t| &t.drv_path));
+    command.args(targets.iter().map(|t| {
+        // `DRV!a,b` asks for only those outputs; without it Nix builds every output.
+        let mut arg = OsString::from(&t.drv_path);
+        if !request.outputs.is_empty() {
+            let names: Vec<&str> = t.outputs.iter().map(|o| o.name.as_str()).collect();
+            arg.push(format!("!{}", names.join(",")));
+        }
+        arg
+    }));
     if let Some(base) = &request.out_link {
         command.arg("--add-root").arg(base).arg("--indirect");
     }
+    command.args(&request.nix_options);
+    if request.dry_run {
+        crate::stdout::write_line(&command.display())?;
+        return Ok(Outcome::DryRun);
+    }
+
+    let what: Vec<String> = targets.iter().map(|t| t.describe()).collect();
+    log::group(
+        request.log_groups,
+        &format!("Realising {}", what.join(", ")),
+    );
     let finished = command.run(request.verbose)?;
 
     if !finished.status.success() {
@@ -43,6 +56,7 @@ pub fn realise(request: &Request, targets: Vec<Expected>) -> Result<Outcome> {
         if !vanished.is_empty() {
             return Ok(Outcome::Vanished(vanished));
         }
+        log::expand_failed(request.log_groups);
         return Err(command.failed(finished.status));
     }
     let printed = match request.out_link {

@@ -2,6 +2,7 @@
 
 use crate::attr::AttrPath;
 use crate::cli::Args;
+use crate::drvmap;
 use crate::error::{Error, Result};
 use crate::store;
 use std::ffi::OsString;
@@ -10,6 +11,8 @@ use std::path::{Component, Path, PathBuf};
 /// One thing to build: a recorded `.drv`, an attribute path to evaluate, or both.
 #[derive(Clone, Debug)]
 pub struct Target {
+    /// The target's label in a drvmap, when it came from one.
+    pub label: Option<String>,
     pub drv_path: Option<PathBuf>,
     pub attr_path: Option<AttrPath>,
 }
@@ -17,82 +20,151 @@ pub struct Target {
 impl Target {
     /// How to name this target to a person.
     pub fn describe(&self) -> String {
-        match (&self.attr_path, &self.drv_path) {
-            (Some(attr), _) => attr.to_string(),
-            (None, Some(drv)) => drv.display().to_string(),
-            (None, None) => "(nothing)".into(),
+        match (&self.label, &self.attr_path, &self.drv_path) {
+            (Some(label), _, _) => label.clone(),
+            (None, Some(attr), _) => attr.to_string(),
+            (None, None, Some(drv)) => drv.display().to_string(),
+            (None, None, None) => "(nothing)".into(),
         }
     }
+}
+
+/// What to do with the result.
+#[derive(Debug)]
+pub enum Form {
+    /// Print the store paths, one per line.
+    Paths,
+    /// Print one JSON array describing every target.
+    Json,
+    /// Replace this process with the built program, with these arguments.
+    Exec(Vec<OsString>),
 }
 
 #[derive(Debug)]
 pub struct Request {
     pub targets: Vec<Target>,
+    /// `--output`s in the order given; empty for every output.
+    pub outputs: Vec<String>,
     /// Absolute and normalised as Nix normalises it; `None` for `--no-out-link`.
     pub out_link: Option<PathBuf>,
     /// The expression root, absolute.
     pub root: PathBuf,
     /// `--arg`/`--argstr` for the root function, as nix-build takes them.
     pub root_args: Vec<OsString>,
+    /// Options for whichever Nix command runs (`--option`, `--max-jobs`, …).
+    pub nix_options: Vec<OsString>,
+    pub show_trace: bool,
+    pub strict: bool,
+    pub dry_run: bool,
     pub verbose: bool,
+    pub log_groups: bool,
+    pub form: Form,
     pub store: PathBuf,
 }
 
 impl Request {
     pub fn from_args(args: Args) -> Result<Self> {
         let store = store::store_dir();
-        let attr_path = match (&args.attr_path, args.attr.is_empty()) {
-            (Some(text), _) => Some(AttrPath::parse_os(text).map_err(Error::Usage)?),
-            (None, false) => Some(AttrPath::from_names(&args.attr)),
-            (None, true) => None,
+        let targets = match &args.drvmap {
+            Some(file) => drvmap::targets(&store, file, &args.labels)?,
+            None => vec![single_target(&store, &args)?],
         };
-        if let Some(drv) = &args.drv_path {
-            check_drv_path(&store, drv)?;
+        if args.exec && targets.len() != 1 {
+            return Err(Error::Usage(format!(
+                "--exec runs one program, but {} targets were given",
+                targets.len()
+            )));
         }
-        if args.drv_path.is_none() && attr_path.is_none() {
-            return Err(Error::Usage(
-                "nothing to build: give --drv-path, an attribute path (--attr or -A), or both"
-                    .into(),
-            ));
+
+        let pairs = |flag: &'static str, values: &[OsString]| {
+            values
+                .chunks(2)
+                .flat_map(move |pair| std::iter::once(OsString::from(flag)).chain(pair.to_vec()))
+                .collect::<Vec<_>>()
+        };
+        let mut root_args = pairs("--arg", &args.arg);
+        root_args.extend(pairs("--argstr", &args.argstr));
+        let mut nix_options = pairs("--option", &args.option);
+        if let Some(jobs) = args.max_jobs {
+            nix_options.extend(["--max-jobs".into(), jobs.into()]);
         }
-        let mut root_args = Vec::new();
-        for (flag, values) in [("--arg", &args.arg), ("--argstr", &args.argstr)] {
-            for pair in values.chunks(2) {
-                root_args.push(flag.into());
-                root_args.extend(pair.iter().cloned());
+        if let Some(cores) = args.cores {
+            nix_options.extend(["--cores".into(), cores.into()]);
+        }
+        if args.keep_going {
+            nix_options.push("--keep-going".into());
+        }
+
+        let mut outputs = Vec::new();
+        for output in args.output {
+            if !outputs.contains(&output) {
+                outputs.push(output);
             }
         }
         Ok(Request {
-            targets: vec![Target {
-                drv_path: args.drv_path,
-                attr_path,
-            }],
+            targets,
+            outputs,
             out_link: match args.no_out_link {
                 true => None,
                 false => Some(absolute(&args.out_link)?),
             },
             root: absolute(&args.file)?,
             root_args,
+            nix_options,
+            show_trace: !args.no_show_trace,
+            strict: args.strict,
+            dry_run: args.dry_run,
             verbose: args.verbose,
+            log_groups: args.log_groups
+                || std::env::var_os("BUILDKITE").is_some_and(|v| v == "true"),
+            form: match (args.json, args.exec) {
+                (true, _) => Form::Json,
+                (false, true) => Form::Exec(args.exec_args),
+                (false, false) => Form::Paths,
+            },
             store,
         })
     }
 }
 
+/// The target given by `--drv-path` and `--attr`/`-A`.
+fn single_target(store: &Path, args: &Args) -> Result<Target> {
+    let attr_path = match (&args.attr_path, args.attr.is_empty()) {
+        (Some(text), _) => Some(AttrPath::parse_os(text).map_err(Error::Usage)?),
+        (None, false) => Some(AttrPath::from_names(&args.attr)),
+        (None, true) => None,
+    };
+    if let Some(drv) = &args.drv_path {
+        check_drv_path(store, drv).map_err(|e| Error::Usage(format!("--drv-path {e}")))?;
+    }
+    if args.drv_path.is_none() && attr_path.is_none() {
+        return Err(Error::Usage(
+            "nothing to build: give --drv-path, an attribute path (--attr or -A), or both, \
+             or --drvmap with labels"
+                .into(),
+        ));
+    }
+    Ok(Target {
+        label: None,
+        drv_path: args.drv_path.clone(),
+        attr_path,
+    })
+}
+
 /// Checks the shape of a recorded `.drv` path; whether it still exists is decided later.
-fn check_drv_path(store: &Path, drv: &Path) -> Result<()> {
+pub fn check_drv_path(store: &Path, drv: &Path) -> Result<(), String> {
     if !store::is_store_path(store, drv) {
-        return Err(Error::Usage(format!(
-            "--drv-path {} is not a path in the Nix store ({})",
+        return Err(format!(
+            "{} is not a path in the Nix store ({})",
             drv.display(),
             store.display()
-        )));
+        ));
     }
     if drv.extension().is_none_or(|e| e != "drv") {
-        return Err(Error::Usage(format!(
-            "--drv-path {} does not name a derivation (.drv)",
+        return Err(format!(
+            "{} does not name a derivation (.drv)",
             drv.display()
-        )));
+        ));
     }
     Ok(())
 }

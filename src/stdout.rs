@@ -1,6 +1,6 @@
 //! Our stdout carries store paths and nothing else; a step captures it with `$(…)`.
 
-use crate::built::Built;
+use crate::built::{Built, Method};
 use crate::error::{Error, Result};
 use std::io::{ErrorKind, Write};
 use std::os::fd::AsFd;
@@ -44,6 +44,44 @@ pub fn print_paths(built: &[Built]) -> Result<()> {
     write(&text)
 }
 
+/// Prints one JSON array, one object per target: the fields of `nix build --json`
+/// (`drvPath`, `outputs`) plus `outLinks`, `method`, and `label` for drvmap targets.
+pub fn print_json(built: &[Built]) -> Result<()> {
+    use serde_json::{Map, Value};
+    let text = |path: &std::path::Path| Value::from(path.to_string_lossy());
+    let targets: Vec<Value> = built
+        .iter()
+        .map(|b| {
+            let mut target = Map::new();
+            if let Some(label) = &b.label {
+                target.insert("label".into(), label.as_str().into());
+            }
+            target.insert("drvPath".into(), text(&b.drv_path));
+            let outputs = b.outputs.iter().map(|o| (o.name.clone(), text(&o.path)));
+            target.insert("outputs".into(), Value::Object(outputs.collect()));
+            let links = b
+                .outputs
+                .iter()
+                .filter_map(|o| Some((o.name.clone(), text(o.link.as_ref()?))));
+            target.insert("outLinks".into(), Value::Object(links.collect()));
+            let method = match b.method {
+                Method::Realise => "realise",
+                Method::Evaluate => "evaluate",
+            };
+            target.insert("method".into(), method.into());
+            Value::Object(target)
+        })
+        .collect();
+    let mut json = Value::Array(targets).to_string().into_bytes();
+    json.push(b'\n');
+    write(&json)
+}
+
+/// One line of text: the Nix command of a `--dry-run`.
+pub fn write_line(line: &str) -> Result<()> {
+    write(format!("{line}\n").as_bytes())
+}
+
 pub fn write(text: &[u8]) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout
@@ -51,10 +89,10 @@ pub fn write(text: &[u8]) -> Result<()> {
         .and_then(|()| stdout.flush())
         .map_err(|e| match e.kind() {
             ErrorKind::BrokenPipe => Error::Io(
-                "cannot print the store paths: stdout was closed (broken pipe); \
+                "cannot print to stdout: it was closed (broken pipe); \
                  the build and its out-links are in place"
                     .into(),
             ),
-            _ => Error::io("cannot print the store paths", e),
+            _ => Error::io("cannot print to stdout", e),
         })
 }

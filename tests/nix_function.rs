@@ -160,3 +160,35 @@ fn the_package_reads_its_name_and_version_from_cargo_toml() {
         )
     );
 }
+
+#[test]
+fn mk_run_command_builds_and_runs_the_step_script_with_quoted_args() {
+    let package = package_dir();
+    let depot = Depot::new();
+    let drv = depot.instantiate("script");
+    let command = eval_string(
+        package.path(),
+        r#"package.mkRunCommand {
+             attrPath = [ "script" ]; drvPath = drv; outLink = "result-run";
+             args = [ "it's" "\${x}" "two words" ];
+           }"#,
+        &[("drv", drv.clone().into())],
+    );
+    let realised = bash(&depot, &command);
+    realised.success();
+    assert_eq!(realised.stdout(), "script ran with: it's ${x} two words\n");
+    assert!(is_gc_root(&depot.path("result-run")));
+
+    std::fs::remove_file(depot.path("result-run")).unwrap();
+    delete(&drv);
+    let evaluated = bash(&depot, &command);
+    evaluated.success().stderr_contains("re-evaluating script");
+    assert_eq!(evaluated.stdout(), realised.stdout());
+    // A build that fails fails the step, with Nix's status.
+    let failing = eval_string(
+        package.path(),
+        r#"package.mkRunCommand { attrPath = [ "fails" ]; drvPath = drv; outLink = "r"; }"#,
+        &[("drv", depot.instantiate("fails").into())],
+    );
+    bash(&depot, &failing).fails_with(100);
+}

@@ -1,0 +1,77 @@
+//! `--dry-run` says, shell-quoted, what Nix command would run, and runs nothing;
+//! `-v` says it and runs it.
+
+mod common;
+use common::*;
+
+#[test]
+fn prints_the_realise_command_and_builds_nothing() {
+    let depot = Depot::new();
+    let drv = depot.instantiate("hello");
+    let run = depot.run([
+        os("--dry-run"),
+        os("--drv-path"),
+        drv.clone().into(),
+        os("-o"),
+        os("it's"),
+    ]);
+    run.success();
+    assert_eq!(
+        run.stdout(),
+        format!(
+            "nix-store --realise {} --add-root '{}/it'\\''s' --indirect\n",
+            drv.display(),
+            depot.dir.display()
+        )
+    );
+    assert!(!depot.path("it's").exists());
+    assert!(
+        depot
+            .store_paths()
+            .iter()
+            .all(|p| p.extension().is_some_and(|e| e == "drv"))
+    );
+}
+
+#[test]
+fn prints_a_runnable_fallback_command_and_builds_nothing() {
+    let depot = Depot::new();
+    let drv = depot.collected_drv("hello");
+    let run = depot.run([
+        os("--dry-run"),
+        os("--drv-path"),
+        drv.clone().into(),
+        os("--attr"),
+        os("hello"),
+        os("--argstr"),
+        os("greeting"),
+        os("hi"),
+    ]);
+    run.success();
+    let words = shell_words::split(&run.stdout()).unwrap();
+    assert_eq!(words[0..2], ["nix-build", "-E"]);
+    assert!(
+        words.ends_with(&[
+            "--argstr".into(),
+            "greeting".into(),
+            "hi".into(),
+            "--out-link".into(),
+            depot.path("result").to_string_lossy().into_owned(),
+            "--show-trace".into(),
+        ]),
+        "{words:?}"
+    );
+    assert!(!depot.path("result").exists() && !drv.exists());
+
+    // What it printed is what it would run: running it by hand builds the target.
+    let by_hand = Run::new(
+        std::process::Command::new("bash")
+            .args(["-c", &run.stdout()])
+            .current_dir(&depot.dir),
+    );
+    by_hand.success();
+    assert_eq!(
+        std::fs::read_to_string(&by_hand.paths()[0]).unwrap(),
+        "hi!\n"
+    );
+}
