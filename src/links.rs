@@ -19,8 +19,8 @@ pub fn link_name(base: &Path, index: usize, output: &str) -> PathBuf {
 }
 
 /// Refuses a link that Nix would have to put over a file, a directory or a symlink that
-/// does not point into the store (Nix refuses those too, but only after building), or
-/// that cannot be created at all.
+/// does not point into the store, or in the store itself (Nix refuses those too, but only
+/// after building), or that cannot be created at all.
 pub fn check(store: &Path, link: &Path) -> Result<()> {
     let refuse = |why: String| {
         Err(Error::OutLink(format!(
@@ -28,6 +28,9 @@ pub fn check(store: &Path, link: &Path) -> Result<()> {
             link.display()
         )))
     };
+    if link.starts_with(store) {
+        return refuse("is inside the Nix store, where Nix allows no GC roots".into());
+    }
     match std::fs::symlink_metadata(link) {
         Ok(meta) if meta.file_type().is_symlink() => match std::fs::read_link(link) {
             Ok(target) if points_into(store, &target) => Ok(()),

@@ -128,6 +128,22 @@ fn an_out_link_never_replaces_a_file_a_directory_or_a_foreign_symlink() {
 }
 
 #[test]
+fn an_out_link_in_the_store_is_refused_before_building() {
+    let depot = Depot::new();
+    let drv = depot.instantiate("hello");
+    depot
+        .run([
+            os("--drv-path"),
+            drv.into(),
+            os("-o"),
+            os("/nix/store/result"),
+        ])
+        .fails_with(4)
+        .error_mentions("is inside the Nix store");
+    assert!(!std::path::Path::new("/nix/store/result").exists());
+}
+
+#[test]
 fn an_out_link_in_a_missing_directory_is_refused_before_building() {
     let depot = Depot::new();
     let drv = depot.instantiate("hello");

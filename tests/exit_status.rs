@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 #[test]
 fn a_failed_build_exits_100_on_both_paths() {
@@ -75,13 +75,7 @@ fn nix_killed_by_a_signal_exits_128_plus_n() {
         .spawn()
         .unwrap();
     let nix_store = wait_for_child_named(child.id(), "nix-store");
-    assert!(
-        Command::new("kill")
-            .args(["-KILL", &nix_store.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    kill(nix_store, nix::sys::signal::Signal::SIGKILL);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(128 + 9), "{stderr}");

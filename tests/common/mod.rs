@@ -132,9 +132,7 @@ impl Drop for Depot {
     /// store paths its builds made and nothing else.
     fn drop(&mut self) {
         for pid in self.builders() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
+            kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         forget_roots_under(&self.dir);
@@ -149,6 +147,11 @@ impl Drop for Depot {
                 .status();
         }
     }
+}
+
+/// Sends `signal` to `pid`, if it still exists.
+pub fn kill(pid: u32, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
 }
 
 /// Removes Nix's records of out-links under `dir` once they are gone (as a GC would).
