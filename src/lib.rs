@@ -47,6 +47,10 @@ pub fn run(args: Args) -> Result<()> {
     let Some(built) = build(&request)? else {
         return Ok(());
     };
+    // A cancel that came after Nix finished still cancels the step.
+    if let Some(signal) = signals::received() {
+        return Err(Error::Cancelled(signal));
+    }
     match &request.form {
         Form::Paths => stdout::print_paths(&built),
         Form::Json => stdout::print_json(&built),
