@@ -6,55 +6,40 @@ use crate::log;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
 
 pub struct Check {
-    git: Child,
+    /// What `git check-ignore` printed, or `None` if git could not tell.
+    git: JoinHandle<Option<Vec<u8>>>,
     links: Vec<PathBuf>,
     top: PathBuf,
 }
 
 impl Check {
     /// Starts `git check-ignore` on `links` if they lie in a git work tree. They all share
-    /// one directory (`LINK`, `LINK-dev`, `LINK-2`, …).
+    /// one directory (`LINK`, `LINK-dev`, `LINK-2`, …). git is started from a thread: a
+    /// spawn blocks its caller until git's execve is done, which would hold up Nix's start.
     pub fn start(links: Vec<PathBuf>) -> Option<Check> {
-        let dir = links.first()?.parent()?;
+        let dir = links.first()?.parent()?.to_path_buf();
         let top = dir
             .ancestors()
             .find(|d| d.join(".git").exists())?
             .to_path_buf();
-        let mut git = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["check-ignore", "-z", "--stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
         let mut input = Vec::new();
         for link in &links {
             input.extend_from_slice(link.as_os_str().as_bytes());
             input.push(0);
         }
-        // A few paths fit in the pipe, so this cannot block on git.
-        git.stdin.take()?.write_all(&input).ok()?;
+        let git = std::thread::spawn(move || check_ignore(&dir, &input));
         Some(Check { git, links, top })
     }
 
     /// Warns about the links git does not ignore. Says nothing if git could not tell.
-    pub fn finish(mut self) {
-        let mut ignored = Vec::new();
-        let read = self
-            .git
-            .stdout
-            .take()
-            .map(|mut out| out.read_to_end(&mut ignored));
-        // check-ignore exits 0 if some path is ignored, 1 if none is, 128 on error.
-        let status = self.git.wait().ok().and_then(|s| s.code());
-        if !matches!((read, status), (Some(Ok(_)), Some(0 | 1))) {
+    pub fn finish(self) {
+        let Some(ignored) = self.git.join().ok().flatten() else {
             return;
-        }
+        };
         let ignored: Vec<&[u8]> = ignored.split(|b| *b == 0).collect();
         let visible: Vec<String> = self
             .links
@@ -71,6 +56,29 @@ impl Check {
                 self.top.display()
             ));
         }
+    }
+}
+
+/// The NUL-separated paths of `input` that git ignores, or `None` if git could not tell.
+fn check_ignore(dir: &Path, input: &[u8]) -> Option<Vec<u8>> {
+    let mut git = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["check-ignore", "-z", "--stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    // Closing stdin (by dropping it) tells git the list is complete.
+    let written = git.stdin.take()?.write_all(input);
+    let mut ignored = Vec::new();
+    let read = git.stdout.take()?.read_to_end(&mut ignored);
+    // check-ignore exits 0 if some path is ignored, 1 if none is, 128 on error.
+    let status = git.wait().ok()?.code();
+    match (written, read, status) {
+        (Ok(()), Ok(_), Some(0 | 1)) => Some(ignored),
+        _ => None,
     }
 }
 
