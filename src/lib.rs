@@ -83,5 +83,7 @@ fn re_evaluating(request: &Request, drv_path: &std::path::Path) -> Result<()> {
 
 /// One line on stderr, marked as ours among Nix's.
 pub fn note(message: &str) {
-    eprintln!("nix-buildkite-build: {message}");
+    use std::io::Write;
+    // Not `eprintln!`: a stderr whose reader went away must not stop the build.
+    let _ = writeln!(std::io::stderr(), "nix-buildkite-build: {message}");
 }

@@ -14,9 +14,12 @@ static CHILD: AtomicI32 = AtomicI32::new(0);
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_signal(signal: i32) {
+    // kill(2) may set errno, which the code this handler interrupted may be about to read.
+    let errno = nix::errno::Errno::last_raw();
     let _ = RECEIVED.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
     // Every signal is forwarded, not only the first: Nix may be waiting for a second one.
     forward(signal);
+    nix::errno::Errno::set_raw(errno);
 }
 
 /// Async-signal-safe: one atomic load and one kill(2).
