@@ -65,19 +65,15 @@ pub fn verify(
     let stdout = stdout.ok_or_else(|| {
         unverified("printed over 1 MiB on stdout, which is no list of paths".into())
     })?;
-    let mut lines: Vec<&[u8]> = stdout.split(|b| *b == b'\n').collect();
-    if lines.last() == Some(&&b""[..]) {
-        lines.pop();
-    }
 
-    let mut built = Vec::with_capacity(expected.len());
-    for (index, target) in expected.into_iter().enumerate() {
-        let mut outputs = Vec::with_capacity(target.outputs.len());
-        for output in target.outputs {
+    // What Nix should print for each output, in the order we will print them.
+    let mut wanted = Vec::new();
+    for (index, target) in expected.iter().enumerate() {
+        for output in &target.outputs {
             let link = out_link.map(|base| link_name(base, index, &output.name));
             let line = match (printed, &link, &output.path) {
-                (Printed::Links, Some(link), _) => link.as_path(),
-                (Printed::StorePaths, _, Some(path)) => path.as_path(),
+                (Printed::Links, Some(link), _) => link.clone(),
+                (Printed::StorePaths, _, Some(path)) => path.clone(),
                 _ => {
                     return Err(unverified(format!(
                         "built output {} of {}, whose path is only known from an out-link",
@@ -86,22 +82,51 @@ pub fn verify(
                     )));
                 }
             };
-            let Some(at) = lines.iter().position(|l| *l == line.as_os_str().as_bytes()) else {
+            wanted.push((line, link));
+        }
+    }
+    let mut reported = vec![false; wanted.len()];
+    let mut rest = &stdout[..];
+    while !rest.is_empty() {
+        // A link's name may hold a newline, so lines are matched whole, not split first;
+        // the longest match wins so that `LINK` never takes the start of `LINK\n…`.
+        let matched = (0..wanted.len())
+            .filter(|&i| !reported[i])
+            .filter(|&i| {
+                let line = wanted[i].0.as_os_str().as_bytes();
+                rest.starts_with(line) && rest.get(line.len()) == Some(&b'\n')
+            })
+            .max_by_key(|&i| wanted[i].0.as_os_str().len());
+        let Some(i) = matched else {
+            let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
+            return Err(unverified(format!(
+                "printed {:?}, which is not an output asked for",
+                OsStr::from_bytes(line)
+            )));
+        };
+        reported[i] = true;
+        rest = &rest[wanted[i].0.as_os_str().len() + 1..];
+    }
+
+    let mut wanted = wanted.into_iter().zip(reported);
+    let mut built = Vec::with_capacity(expected.len());
+    for target in expected {
+        let mut outputs = Vec::with_capacity(target.outputs.len());
+        for output in target.outputs {
+            let Some(((line, link), true)) = wanted.next() else {
                 return Err(unverified(format!(
-                    "did not report output {} of {} ({} expected)",
+                    "did not report output {} of {}",
                     output.name,
-                    target.drv_path.display(),
-                    line.display()
+                    target.drv_path.display()
                 )));
             };
-            lines.remove(at);
             let path = match &link {
                 Some(link) => {
                     read_result_link(store, link, output.path.as_deref()).map_err(|why| {
                         unverified(format!("made out-link {}, {why}", link.display()))
                     })?
                 }
-                None => line.to_path_buf(),
+                None => line,
             };
             outputs.push(BuiltOutput {
                 name: output.name,
@@ -114,12 +139,6 @@ pub fn verify(
             method,
             outputs,
         });
-    }
-    if let Some(line) = lines.first() {
-        return Err(unverified(format!(
-            "printed {:?}, which is not an output asked for",
-            OsStr::from_bytes(line)
-        )));
     }
     // A Nix that printed the right paths without building them must not pass either.
     for output in built.iter().flat_map(|b| &b.outputs) {

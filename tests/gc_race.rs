@@ -68,7 +68,10 @@ fn race(depot: &Depot, attr: &str, links: &[&str]) -> Run {
 fn a_drv_collected_before_nix_reads_it_is_re_evaluated_and_built() {
     let depot = Depot::new();
     let run = race(&depot, "hello", &["result"]);
-    assert_eq!(std::fs::read_to_string(&run.paths()[0]).unwrap(), "hello!\n");
+    assert_eq!(
+        std::fs::read_to_string(&run.paths()[0]).unwrap(),
+        "hello!\n"
+    );
 }
 
 #[test]
