@@ -54,8 +54,16 @@ impl Forwarding {
                 SigSet::empty(),
             );
             for signal in FORWARDED {
-                // SAFETY: the handler only touches atomics and calls kill(2).
-                let _ = unsafe { signal::sigaction(signal, &action) };
+                // SAFETY: the handler only touches atomics, errno and kill(2).
+                let old = unsafe { signal::sigaction(signal, &action) };
+                // A signal ignored when we started (`nohup`, a background job) stays
+                // ignored, as it is for Nix, which inherits that: it must not cancel.
+                if let Ok(old) = old {
+                    if matches!(old.handler(), SigHandler::SigIgn) {
+                        // SAFETY: restores the disposition we found.
+                        let _ = unsafe { signal::sigaction(signal, &old) };
+                    }
+                }
             }
         });
     }

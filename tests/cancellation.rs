@@ -46,8 +46,9 @@ fn cancel(path: Path, signal: &str, number: i32, group: bool) {
     let depot = Depot::new();
     let (run, program) = start_slow(&depot, &path);
     let nix = run.wait_for_child(program);
+    // Its log line, not just its process: the builder is under way, as Nix sees it.
     wait_until(PATIENCE, "the slow builder to start", || {
-        !depot.builders().is_empty()
+        run.stderr_so_far().contains("slow build started") && !depot.builders().is_empty()
     });
     run.kill(signal, group);
     let signalled = std::time::Instant::now();
@@ -61,7 +62,6 @@ fn cancel(path: Path, signal: &str, number: i32, group: bool) {
     run.fails_with(128 + number).error_mentions(&format!(
         "cancelled by signal {number} (SIG{signal}); Nix has stopped"
     ));
-    run.stderr_contains("slow build started");
     assert!(!alive(nix), "{program} outlived us\n{}", run.explain());
     assert_eq!(depot.builders(), [0u32; 0], "a builder outlived us");
     assert!(!depot.path("result").exists(), "{}", run.explain());
@@ -185,4 +185,37 @@ fn sigkill_to_us_alone_still_stops_nix_and_its_builder() {
     wait_until(Duration::from_secs(30), "the builder to stop", || {
         depot.builders().is_empty()
     });
+}
+
+#[test]
+fn a_signal_ignored_when_we_started_stays_ignored_as_under_nohup() {
+    let (depot, gate) = Gate::depot();
+    let drv = depot.instantiate("gated");
+    // `trap '' HUP` is what nohup does; the disposition passes to us through exec.
+    let run = Spawned::start(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"trap '' HUP; exec "$0" "$@""#)
+            .arg(BIN)
+            .args([os("--drv-path"), drv.into()])
+            .current_dir(&depot.dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    run.wait_for_child("nix-store");
+    wait_until(PATIENCE, "the gated builder to start", || {
+        !depot.builders().is_empty()
+    });
+    run.kill("HUP", false);
+    std::thread::sleep(Duration::from_millis(300));
+    gate.open();
+    let run = run.finish(PATIENCE);
+    run.success();
+    assert_eq!(
+        run.paths(),
+        [
+            target(&depot.path("result")),
+            target(&depot.path("result-dev"))
+        ]
+    );
 }
