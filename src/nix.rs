@@ -118,14 +118,16 @@ impl NixCommand {
         let mut child = command.spawn().map_err(|e| self.spawn_error(e))?;
         let forwarding = Forwarding::to(child.id());
 
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         let collected = collect(
-            child.id(),
+            pid,
             child.stdout.take(),
             child.stderr.take(),
             self.watch_report,
         );
-        // Nix has exited but is not yet reaped, so its pid cannot have been reused: only
-        // now may signals stop going to it.
+        // Nix has exited (waited for here should reading have failed) but is not yet
+        // reaped, so its pid cannot have been reused: only now may signals stop going to it.
+        let _ = has_exited(pid, WaitPidFlag::empty());
         drop(forwarding);
         let status = child.wait();
 
@@ -167,6 +169,8 @@ impl NixCommand {
 
 /// Runs in the child between fork and exec: Nix gets SIGTERM if we die without passing a
 /// signal on (SIGKILL), so that it stops its builders instead of building for nobody.
+/// The kernel sends it when the thread that started Nix ends: that is the main thread,
+/// which ends only with the process.
 fn stop_with_parent(parent: nix::unistd::Pid) -> io::Result<()> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)?;
     // We may have died before the line above took effect, and then no signal will come.
@@ -190,12 +194,11 @@ struct Collected {
 /// holding them open (a wrapper's daemon, say) must not hold us too. What Nix wrote before
 /// exiting is still in the pipes then, and is read without waiting for more.
 fn collect(
-    pid: u32,
+    pid: nix::unistd::Pid,
     stdout: Option<ChildStdout>,
     stderr: Option<ChildStderr>,
     watch_report: bool,
 ) -> io::Result<Collected> {
-    let pid = nix::unistd::Pid::from_raw(pid as i32);
     let mut stdout = stdout.map(Pipe::new).transpose()?;
     let mut stderr = stderr.map(Pipe::new).transpose()?;
     let mut kept = Vec::new();

@@ -1,5 +1,7 @@
 //! Cancellation: SIGINT, SIGTERM and SIGHUP sent to us while Nix runs are passed on to Nix,
 //! and we exit 128+N only after Nix has stopped, so no Nix process or builder outlives us.
+//! (SIGKILL cannot be passed on; Nix learns of it from its parent-death signal, set in
+//! `crate::nix`.)
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::Pid;
