@@ -5,6 +5,7 @@
 
 mod common;
 use common::*;
+use nix::sys::signal::Signal;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -42,7 +43,8 @@ fn start_slow(depot: &Depot, path: &Path) -> (Spawned, &'static str) {
 
 /// Starts the slow build, waits until its builder runs, sends `signal` and checks the
 /// run ends cancelled with nothing left running.
-fn cancel(path: Path, signal: &str, number: i32, group: bool) {
+fn cancel(path: Path, signal: Signal, group: bool) {
+    let number = signal as i32;
     let depot = Depot::new();
     let (run, program) = start_slow(&depot, &path);
     let nix = run.wait_for_child(program);
@@ -50,7 +52,7 @@ fn cancel(path: Path, signal: &str, number: i32, group: bool) {
     wait_until(PATIENCE, "the slow builder to start", || {
         run.stderr_so_far().contains("slow build started") && !depot.builders().is_empty()
     });
-    run.kill(signal, group);
+    run.signal(signal, group);
     let signalled = std::time::Instant::now();
     let run = run.finish(PATIENCE);
     // The build takes 60 s, so a Nix that never got the signal would still be building.
@@ -60,7 +62,7 @@ fn cancel(path: Path, signal: &str, number: i32, group: bool) {
         run.explain()
     );
     run.fails_with(128 + number).error_mentions(&format!(
-        "cancelled by signal {number} (SIG{signal}); Nix has stopped"
+        "cancelled by signal {number} ({signal}); Nix has stopped"
     ));
     assert!(!alive(nix), "{program} outlived us\n{}", run.explain());
     assert_eq!(depot.builders(), [0u32; 0], "a builder outlived us");
@@ -69,42 +71,42 @@ fn cancel(path: Path, signal: &str, number: i32, group: bool) {
 
 #[test]
 fn sigterm_while_realising_stops_nix_and_exits_143() {
-    cancel(Path::Realise, "TERM", 15, false);
+    cancel(Path::Realise, Signal::SIGTERM, false);
 }
 
 #[test]
 fn sigint_while_realising_stops_nix_and_exits_130() {
-    cancel(Path::Realise, "INT", 2, false);
+    cancel(Path::Realise, Signal::SIGINT, false);
 }
 
 #[test]
 fn sighup_while_realising_stops_nix_and_exits_129() {
-    cancel(Path::Realise, "HUP", 1, false);
+    cancel(Path::Realise, Signal::SIGHUP, false);
 }
 
 #[test]
 fn sigterm_while_re_evaluating_stops_nix_build_and_exits_143() {
-    cancel(Path::Fallback, "TERM", 15, false);
+    cancel(Path::Fallback, Signal::SIGTERM, false);
 }
 
 #[test]
 fn sigint_while_re_evaluating_stops_nix_build_and_exits_130() {
-    cancel(Path::Fallback, "INT", 2, false);
+    cancel(Path::Fallback, Signal::SIGINT, false);
 }
 
 #[test]
 fn sighup_while_re_evaluating_stops_nix_build_and_exits_129() {
-    cancel(Path::Fallback, "HUP", 1, false);
+    cancel(Path::Fallback, Signal::SIGHUP, false);
 }
 
 #[test]
 fn sigterm_to_the_process_group_while_realising_exits_143() {
-    cancel(Path::Realise, "TERM", 15, true);
+    cancel(Path::Realise, Signal::SIGTERM, true);
 }
 
 #[test]
 fn sigint_to_the_process_group_while_re_evaluating_exits_130() {
-    cancel(Path::Fallback, "INT", 2, true);
+    cancel(Path::Fallback, Signal::SIGINT, true);
 }
 
 /// A FAKE nix-store that runs the real one and shrugs off the first signal (as a Nix busy
@@ -139,7 +141,7 @@ fn a_second_signal_reaches_nix_and_a_nix_exiting_0_still_means_cancelled() {
     let real = children_named(fake_pid, "nix-store");
     assert_eq!(real.len(), 1, "the real nix-store is not running");
 
-    run.kill("TERM", false);
+    run.signal(Signal::SIGTERM, false);
     wait_until(PATIENCE, "the fake to get the first signal", || {
         run.stderr_so_far().contains("FAKE nix-store: signal 1")
     });
@@ -151,7 +153,7 @@ fn a_second_signal_reaches_nix_and_a_nix_exiting_0_still_means_cancelled() {
         run.stderr_so_far()
     );
 
-    run.kill("INT", false);
+    run.signal(Signal::SIGINT, false);
     let run = run.finish(PATIENCE);
     run.stderr_contains("FAKE nix-store: signal 2");
     // The first signal decides the status; Nix's 0 does not turn it into success.
@@ -178,7 +180,7 @@ fn sigkill_to_us_alone_still_stops_nix_and_its_builder() {
     });
     // SIGKILL cannot be caught, so nothing of ours can pass it on: Nix learns of it from
     // its parent-death signal. Well within the build's 60 s, Nix and its builder are gone.
-    run.kill("KILL", false);
+    run.signal(Signal::SIGKILL, false);
     let run = run.finish(PATIENCE);
     assert_eq!(run.out.status.code(), None, "{}", run.explain());
     wait_until(Duration::from_secs(30), "nix-store to stop", || !alive(nix));
@@ -206,7 +208,7 @@ fn a_signal_ignored_when_we_started_stays_ignored_as_under_nohup() {
     wait_until(PATIENCE, "the gated builder to start", || {
         !depot.builders().is_empty()
     });
-    run.kill("HUP", false);
+    run.signal(Signal::SIGHUP, false);
     std::thread::sleep(Duration::from_millis(300));
     gate.open();
     let run = run.finish(PATIENCE);

@@ -173,8 +173,10 @@ struct Holder<'a>(&'a Path);
 
 impl Drop for Holder<'_> {
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.0) {
-            let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+        let pid = std::fs::read_to_string(self.0).ok();
+        if let Some(pid) = pid.and_then(|p| p.trim().parse().ok()) {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         }
     }
 }

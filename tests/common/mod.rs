@@ -460,18 +460,15 @@ impl Spawned {
         String::from_utf8_lossy(&self.stderr_so_far.lock().unwrap()).into_owned()
     }
 
-    /// Sends `signal` (a `kill` name such as `TERM`) to the process, or with `group` to
-    /// its whole process group, as Buildkite does on cancel.
-    pub fn kill(&self, signal: &str, group: bool) {
-        let target = match group {
-            true => format!("-{}", self.pid()),
-            false => self.pid().to_string(),
+    /// Sends `signal` to the process, or with `group` to its whole process group, as
+    /// Buildkite does on cancel.
+    pub fn signal(&self, signal: nix::sys::signal::Signal, group: bool) {
+        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
+        let sent = match group {
+            true => nix::sys::signal::killpg(pid, signal),
+            false => nix::sys::signal::kill(pid, signal),
         };
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), "--".into(), target])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{signal} failed");
+        sent.unwrap_or_else(|e| panic!("cannot send {signal} to {}: {e}", self.command));
     }
 
     /// The one live child named `name` (a Nix program), once it has started.
