@@ -119,18 +119,15 @@ fn piped_into_head_c0_exits_7_with_the_build_and_roots_in_place() {
         gate.open();
         let run = shell.finish(PATIENCE);
         run.stderr_contains("status 7");
-        let error = run
-            .stderr()
+        let stderr = run.stderr();
+        let errors: Vec<&str> = stderr
             .lines()
             .filter(|l| l.starts_with("nix-buildkite-build: error:"))
-            .map(str::to_owned)
-            .collect::<Vec<_>>();
-        assert_eq!(
-            error,
-            [
-                "nix-buildkite-build: error: cannot print the store paths: stdout was closed \
-              (broken pipe); the build and its out-links are in place"
-            ],
+            .collect();
+        assert!(
+            errors.len() == 1
+                && errors[0].contains("closed (broken pipe)")
+                && errors[0].ends_with("the build and its out-links are in place"),
             "{}",
             run.explain()
         );
@@ -179,7 +176,7 @@ fn a_command_substitution_whose_shell_is_killed_exits_7_with_the_build_in_place(
             stderr: std::fs::read(depot.path("stderr")).unwrap(),
         },
     };
-    one_error_line(&run, "stdout was closed (broken pipe)");
+    one_error_line(&run, "closed (broken pipe)");
     links_in_place(&depot.dir, &run);
 }
 
@@ -199,9 +196,6 @@ fn a_full_stdout_exits_7_with_the_build_in_place() {
             .env("RUST_BACKTRACE", "1")
             .stdout(full),
     );
-    one_error_line(
-        &run,
-        "cannot print the store paths: No space left on device",
-    );
+    one_error_line(&run, "No space left on device");
     links_in_place(&depot.dir, &run);
 }
