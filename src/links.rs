@@ -33,7 +33,8 @@ pub fn check(store: &Path, link: &Path) -> Result<()> {
     }
     match std::fs::symlink_metadata(link) {
         Ok(meta) if meta.file_type().is_symlink() => match std::fs::read_link(link) {
-            Ok(target) if points_into(store, &target) => Ok(()),
+            // Nix replaces it by renaming a new link over it, in the same directory.
+            Ok(target) if points_into(store, &target) => check_directory(link).or_else(refuse),
             Ok(target) => refuse(format!(
                 "is a symlink to {}, outside the Nix store; not replacing it \
                  (remove it or choose another --out-link)",
@@ -45,7 +46,10 @@ pub fn check(store: &Path, link: &Path) -> Result<()> {
             "a {} is in the way; not replacing it (remove it or choose another --out-link)",
             if meta.is_dir() { "directory" } else { "file" }
         )),
-        Err(e) if e.kind() == ErrorKind::NotFound => check_directory(link).or_else(refuse),
+        // Under a file, looking fails with ENOTDIR; the directory check says which file.
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            check_directory(link).or_else(refuse)
+        }
         Err(e) => refuse(format!("cannot look at it: {e}")),
     }
 }

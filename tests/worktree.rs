@@ -19,7 +19,7 @@ fn warnings(run: &Run) -> Vec<String> {
     run.success();
     run.stderr()
         .lines()
-        .filter(|l| l.contains("warning:"))
+        .filter(|l| l.starts_with("nix-buildkite-build: warning:"))
         .map(str::to_owned)
         .collect()
 }
