@@ -38,6 +38,12 @@ pub fn targets(store: &Path, file: &Path, labels: &[String]) -> Result<Vec<Targe
             })
             .map(AttrPath)
             .ok_or_else(|| bad(format!("{label:?} has no attrPath list of strings")))?;
+        // No argument and no Nix string can carry a NUL byte.
+        if attr_path.0.iter().any(|name| name.contains(&0)) {
+            return Err(bad(format!(
+                "{label:?} has an attribute name with a NUL byte"
+            )));
+        }
         targets.push(Target {
             label: Some(label.clone()),
             drv_path: Some(drv_path),

@@ -22,14 +22,9 @@ pub fn link_name(base: &Path, index: usize, output: &str) -> PathBuf {
 /// does not point into the store, or in the store itself (Nix refuses those too, but only
 /// after building), or that cannot be created at all.
 pub fn check(store: &Path, link: &Path) -> Result<()> {
-    let refuse = |why: String| {
-        Err(Error::OutLink(format!(
-            "out-link {}: {why}",
-            link.display()
-        )))
-    };
+    let refuse = |why: String| refusal(link, why);
     if link.starts_with(store) {
-        return refuse("is inside the Nix store, where Nix allows no GC roots".into());
+        return refuse(IN_STORE.into());
     }
     match std::fs::symlink_metadata(link) {
         Ok(meta) if meta.file_type().is_symlink() => match std::fs::read_link(link) {
@@ -52,6 +47,25 @@ pub fn check(store: &Path, link: &Path) -> Result<()> {
         }
         Err(e) => refuse(format!("cannot look at it: {e}")),
     }
+}
+
+/// Refuses a place where no link can be made at all: in the store, or in a directory that
+/// is missing or not writable. For the fallback, where which links Nix makes is only known
+/// once it has evaluated (and `evaluate.nix` checks what is in their way then).
+pub fn check_place(store: &Path, link: &Path) -> Result<()> {
+    if link.starts_with(store) {
+        return refusal(link, IN_STORE.into());
+    }
+    check_directory(link).or_else(|why| refusal(link, why))
+}
+
+const IN_STORE: &str = "is inside the Nix store, where Nix allows no GC roots";
+
+fn refusal(link: &Path, why: String) -> Result<()> {
+    Err(Error::OutLink(format!(
+        "out-link {}: {why}",
+        link.display()
+    )))
 }
 
 fn points_into(store: &Path, target: &Path) -> bool {

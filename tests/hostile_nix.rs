@@ -17,6 +17,43 @@ fn realise_args(drv: &Path) -> Vec<&std::ffi::OsStr> {
 }
 
 #[test]
+fn nix_store_printing_a_non_store_path_is_refused() {
+    let depot = Depot::new();
+    let drv = depot.instantiate("hello");
+    let fake = Fake::new("nix-store", r#""$REAL" "$@" && echo /etc/passwd"#);
+    run_faked(&depot, &fake, &realise_args(&drv))
+        .fails_with(6)
+        .error_mentions(
+            "nix-store printed \"/etc/passwd\", which is not an output asked for; printing nothing",
+        );
+    // The real build and its link are in place all the same.
+    assert!(target(&depot.path("result")).starts_with("/nix/store"));
+}
+
+#[test]
+fn nix_build_printing_a_non_store_path_is_refused() {
+    let depot = Depot::new();
+    let fake = Fake::new("nix-build", r#""$REAL" "$@" && echo /etc/passwd"#);
+    run_faked(&depot, &fake, &["-A".as_ref(), "hello".as_ref()])
+        .fails_with(6)
+        .error_mentions("nix-build printed \"/etc/passwd\", which is not an output asked for");
+}
+
+#[test]
+fn nix_store_linking_outside_the_store_is_refused() {
+    let depot = Depot::new();
+    let drv = depot.instantiate("hello");
+    let fake = Fake::new(
+        "nix-store",
+        r#""$REAL" "$@" >/dev/null && ln -sfn /etc "$PWD/result" && echo "$PWD/result""#,
+    );
+    run_faked(&depot, &fake, &realise_args(&drv))
+        .fails_with(6)
+        .error_mentions("but it points to /etc, not a store path");
+    assert_eq!(target(&depot.path("result")), Path::new("/etc"));
+}
+
+#[test]
 fn nix_store_printing_nothing_is_refused() {
     let depot = Depot::new();
     let drv = depot.instantiate("hello");

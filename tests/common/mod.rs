@@ -67,7 +67,8 @@ impl Depot {
     pub fn instantiate(&self, attr: &str) -> PathBuf {
         let out = nix(&self.dir, "nix-instantiate", ["-A", attr]);
         let text = String::from_utf8(out.stdout).unwrap();
-        PathBuf::from(text.trim())
+        // nix-instantiate names a derivation without `out` by its first output: `DRV!bin`.
+        PathBuf::from(text.trim().split('!').next().unwrap())
     }
 
     /// A .drv the garbage collector has taken: instantiated, then deleted.
