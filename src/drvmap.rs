@@ -65,9 +65,10 @@ fn suggest(map: &serde_json::Map<String, Value>, label: &str) -> String {
         .take(3)
         .map(|(_, known)| format!("{known:?}"))
         .collect();
-    match closest.is_empty() {
-        true => "; the drvmap is empty".into(),
-        false => format!("; the closest are {}", closest.join(", ")),
+    if closest.is_empty() {
+        "; the drvmap is empty".into()
+    } else {
+        format!("; the closest are {}", closest.join(", "))
     }
 }
 

@@ -87,9 +87,10 @@ fn build(request: &Request) -> Result<Option<Vec<Built>>> {
             links::check(&request.store, link)?;
         }
         // git runs while Nix builds.
-        let git = match request.dry_run {
-            true => None,
-            false => worktree::Check::start(planned),
+        let git = if request.dry_run {
+            None
+        } else {
+            worktree::Check::start(planned)
         };
         match realise::realise(request, recorded)? {
             Outcome::Built(built) => return Ok(Some(finish(built, git))),

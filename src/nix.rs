@@ -80,9 +80,12 @@ impl NixCommand {
     pub fn display_brief(&self) -> String {
         std::iter::once(OsStr::new(self.program))
             .chain(self.args.iter().map(OsString::as_os_str))
-            .map(|arg| match arg.as_bytes().contains(&b'\n') {
-                true => Cow::Borrowed("'…'"),
-                false => shell_quote(arg),
+            .map(|arg| {
+                if arg.as_bytes().contains(&b'\n') {
+                    Cow::Borrowed("'…'")
+                } else {
+                    shell_quote(arg)
+                }
             })
             .collect::<Vec<_>>()
             .join(" ")
