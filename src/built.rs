@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::links::link_name;
 use crate::nix::NixCommand;
 use crate::store;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -84,15 +84,9 @@ pub fn verify(
         for output in &target.outputs {
             let link = out_link.map(|base| link_name(base, index, &output.name));
             let line = match (printed, &link, &output.path) {
-                (Printed::Links, Some(link), _) => link.clone(),
-                (Printed::StorePaths, _, Some(path)) => path.clone(),
-                _ => {
-                    return Err(unverified(format!(
-                        "built output {} of {}, whose path is only known from an out-link",
-                        output.name,
-                        target.drv_path.display()
-                    )));
-                }
+                (Printed::Links, Some(link), _) => Line::Exact(link.clone()),
+                (_, _, Some(path)) => Line::Exact(path.clone()),
+                (_, _, None) => Line::Named(output_name(&target.drv_path, &output.name)),
             };
             wanted.push((line, link));
         }
@@ -104,12 +98,9 @@ pub fn verify(
         // the longest match wins so that `LINK` never takes the start of `LINK\n…`.
         let matched = (0..wanted.len())
             .filter(|&i| !reported[i])
-            .filter(|&i| {
-                let line = wanted[i].0.as_os_str().as_bytes();
-                rest.starts_with(line) && rest.get(line.len()) == Some(&b'\n')
-            })
-            .max_by_key(|&i| wanted[i].0.as_os_str().len());
-        let Some(i) = matched else {
+            .filter_map(|i| Some((i, wanted[i].0.matches(store, rest)?)))
+            .max_by_key(|&(_, len)| len);
+        let Some((i, len)) = matched else {
             let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
             return Err(unverified(format!(
                 "printed {:?}, which is not an output asked for",
@@ -117,7 +108,10 @@ pub fn verify(
             )));
         };
         reported[i] = true;
-        rest = &rest[wanted[i].0.as_os_str().len() + 1..];
+        if let Line::Named(_) = wanted[i].0 {
+            wanted[i].0 = Line::Exact(PathBuf::from(OsStr::from_bytes(&rest[..len])));
+        }
+        rest = &rest[len + 1..];
     }
 
     let mut wanted = wanted.into_iter().zip(reported);
@@ -125,7 +119,7 @@ pub fn verify(
     for target in expected {
         let mut outputs = Vec::with_capacity(target.outputs.len());
         for output in target.outputs {
-            let Some(((line, link), true)) = wanted.next() else {
+            let Some(((Line::Exact(line), link), true)) = wanted.next() else {
                 return Err(unverified(format!(
                     "did not report output {} of {}",
                     output.name,
@@ -134,7 +128,11 @@ pub fn verify(
             };
             let path = match &link {
                 Some(link) => {
-                    read_result_link(store, link, output.path.as_deref()).map_err(|why| {
+                    let expected = match &output.path {
+                        Some(path) => Line::Exact(path.clone()),
+                        None => Line::Named(output_name(&target.drv_path, &output.name)),
+                    };
+                    read_result_link(store, link, &expected).map_err(|why| {
                         unverified(format!("made out-link {}, {why}", link.display()))
                     })?
                 }
@@ -153,24 +151,89 @@ pub fn verify(
             outputs,
         });
     }
+    // A Nix that printed the right paths without building them must not pass either.
+    for output in built.iter().flat_map(|b| &b.outputs) {
+        if std::fs::symlink_metadata(&output.path).is_err() {
+            return Err(unverified(format!(
+                "reported output {} at {}, which is not in the store",
+                output.name,
+                output.path.display()
+            )));
+        }
+    }
     Ok(built)
 }
 
-/// The store path `link` points to, which must be `expected` where that is known.
-fn read_result_link(store: &Path, link: &Path, expected: Option<&Path>) -> Result<PathBuf, String> {
+/// What Nix must print for one output.
+enum Line {
+    /// Exactly this path (a link, or a store path known from the derivation).
+    Exact(PathBuf),
+    /// A store path with this name: a content-addressed output, whose hash is only known
+    /// once built.
+    Named(OsString),
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Line::Exact(path) => write!(f, "{}", path.display()),
+            Line::Named(name) => write!(f, "a store path named {}", name.to_string_lossy()),
+        }
+    }
+}
+
+impl Line {
+    /// The length of the line at the start of `rest` if it is this one (and ends there).
+    fn matches(&self, store: &Path, rest: &[u8]) -> Option<usize> {
+        let len = match self {
+            Line::Exact(path) => path.as_os_str().len(),
+            Line::Named(_) => rest.iter().position(|b| *b == b'\n')?,
+        };
+        let line = Path::new(OsStr::from_bytes(rest.get(..len)?));
+        let found = match self {
+            Line::Exact(path) => line == path,
+            Line::Named(name) => store_name(store, line) == Some(name.as_os_str()),
+        };
+        (found && rest.get(len) == Some(&b'\n')).then_some(len)
+    }
+}
+
+/// The name Nix gives `output` of the derivation at `drv_path`: `NAME` or `NAME-OUTPUT`.
+fn output_name(drv_path: &Path, output: &str) -> OsString {
+    let file = drv_path.file_name().unwrap_or_default().as_bytes();
+    // `<32-char hash>-<name>.drv`, as `request::check_drv_path` ensured.
+    let name = file
+        .get(33..file.len().saturating_sub(4))
+        .unwrap_or_default();
+    let mut name = OsStr::from_bytes(name).to_owned();
+    if output != "out" {
+        name.push("-");
+        name.push(output);
+    }
+    name
+}
+
+/// The name part of a store path (after `<hash>-`), if `path` is one.
+fn store_name<'a>(store: &Path, path: &'a Path) -> Option<&'a OsStr> {
+    let name = path.file_name()?.as_bytes();
+    store::is_store_path(store, path).then(|| OsStr::from_bytes(&name[33..]))
+}
+
+/// The store path `link` points to, which must be the one expected.
+fn read_result_link(store: &Path, link: &Path, expected: &Line) -> Result<PathBuf, String> {
     let target = std::fs::read_link(link).map_err(|e| format!("but it cannot be read: {e}"))?;
-    if !store::is_store_path(store, &target) {
-        return Err(format!(
+    let mut line = target.as_os_str().as_bytes().to_vec();
+    line.push(b'\n');
+    match expected.matches(store, &line) {
+        Some(_) => Ok(target),
+        None if !store::is_store_path(store, &target) => Err(format!(
             "but it points to {}, not a store path",
             target.display()
-        ));
-    }
-    match expected {
-        Some(expected) if target != expected => Err(format!(
+        )),
+        None => Err(format!(
             "but it points to {}, not {}",
             target.display(),
-            expected.display()
+            expected
         )),
-        _ => Ok(target),
     }
 }

@@ -30,23 +30,37 @@ nothing to re-evaluate; 4 out-link refused; 5 drift under --strict; 6 Nix's repo
 /// Prints the store path of every output on stdout, one per line, and nothing else; Nix's
 /// log goes to stderr. Exits with Nix's own status when Nix fails.
 #[derive(Debug, Parser)]
+// Values that are data (names, paths, expressions) may start with `-`: attribute names can,
+// and generated commands must not break on them.
 #[command(version, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Args {
     /// The .drv to realise without evaluating anything
-    #[arg(long, value_name = "DRV", help_heading = "Target")]
+    #[arg(
+        long,
+        value_name = "DRV",
+        allow_hyphen_values = true,
+        help_heading = "Target"
+    )]
     pub drv_path: Option<PathBuf>,
 
     /// One component of the attribute path, taken literally (repeat for each component)
     #[arg(
         long = "attr",
         value_name = "NAME",
+        allow_hyphen_values = true,
         conflicts_with = "attr_path",
         help_heading = "Target"
     )]
     pub attr: Vec<OsString>,
 
     /// The attribute path in Nix syntax, as for nix-build -A (a.b."c.d")
-    #[arg(short = 'A', long, value_name = "PATH", help_heading = "Target")]
+    #[arg(
+        short = 'A',
+        long,
+        value_name = "PATH",
+        allow_hyphen_values = true,
+        help_heading = "Target"
+    )]
     pub attr_path: Option<OsString>,
 
     /// Take targets from a drvmap (`{ LABEL: { drvPath, attrPath } }`, as depot writes
@@ -65,7 +79,12 @@ pub struct Args {
     pub labels: Vec<String>,
 
     /// Build and print only this output (repeatable); default: every output
-    #[arg(long, value_name = "NAME", help_heading = "Target")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        allow_hyphen_values = true,
+        help_heading = "Target"
+    )]
     pub output: Vec<String>,
 
     /// Where to link the result; other outputs get LINK-<output>, further targets LINK-2, …
@@ -73,6 +92,7 @@ pub struct Args {
         short,
         long,
         value_name = "LINK",
+        allow_hyphen_values = true,
         default_value = "result",
         help_heading = "Result"
     )]
@@ -99,17 +119,18 @@ pub struct Args {
         short,
         long,
         value_name = "ROOT",
+        allow_hyphen_values = true,
         default_value = ".",
         help_heading = "Re-evaluation"
     )]
     pub file: PathBuf,
 
     /// Pass NAME = EXPR to the root function
-    #[arg(long, num_args = 2, value_names = ["NAME", "EXPR"], help_heading = "Re-evaluation")]
+    #[arg(long, num_args = 2, value_names = ["NAME", "EXPR"], allow_hyphen_values = true, help_heading = "Re-evaluation")]
     pub arg: Vec<OsString>,
 
     /// Pass NAME = "VALUE" to the root function
-    #[arg(long, num_args = 2, value_names = ["NAME", "VALUE"], help_heading = "Re-evaluation")]
+    #[arg(long, num_args = 2, value_names = ["NAME", "VALUE"], allow_hyphen_values = true, help_heading = "Re-evaluation")]
     pub argstr: Vec<OsString>,
 
     /// Fail (exit 5) instead of warning when the re-evaluated .drv differs from --drv-path
@@ -125,7 +146,7 @@ pub struct Args {
     pub no_show_trace: bool,
 
     /// Set a Nix option for the Nix command that runs (repeatable), e.g. builders
-    #[arg(long, num_args = 2, value_names = ["NAME", "VALUE"], help_heading = "Nix")]
+    #[arg(long, num_args = 2, value_names = ["NAME", "VALUE"], allow_hyphen_values = true, help_heading = "Nix")]
     pub option: Vec<OsString>,
 
     /// Nix's --max-jobs

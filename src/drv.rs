@@ -102,13 +102,13 @@ pub fn select(
             names.join(", ")
         )));
     }
-    Ok(match wanted.is_empty() {
-        true => outputs,
-        false => outputs
-            .into_iter()
-            .filter(|o| wanted.contains(&o.name))
-            .collect(),
-    })
+    if wanted.is_empty() {
+        return Ok(outputs);
+    }
+    Ok(outputs
+        .into_iter()
+        .filter(|o| wanted.contains(&o.name))
+        .collect())
 }
 
 /// Reads the derivation at `path`: `Ok(None)` if it does not exist (garbage-collected).

@@ -38,6 +38,12 @@ pub fn targets(store: &Path, file: &Path, labels: &[String]) -> Result<Vec<Targe
             })
             .map(AttrPath)
             .ok_or_else(|| bad(format!("{label:?} has no attrPath list of strings")))?;
+        // No argument and no Nix string can carry a NUL byte.
+        if attr_path.0.iter().any(|name| name.contains(&0)) {
+            return Err(bad(format!(
+                "{label:?} has an attribute name with a NUL byte"
+            )));
+        }
         targets.push(Target {
             label: Some(label.clone()),
             drv_path: Some(drv_path),
@@ -59,9 +65,10 @@ fn suggest(map: &serde_json::Map<String, Value>, label: &str) -> String {
         .take(3)
         .map(|(_, known)| format!("{known:?}"))
         .collect();
-    match closest.is_empty() {
-        true => "; the drvmap is empty".into(),
-        false => format!("; the closest are {}", closest.join(", ")),
+    if closest.is_empty() {
+        "; the drvmap is empty".into()
+    } else {
+        format!("; the closest are {}", closest.join(", "))
     }
 }
 

@@ -9,6 +9,7 @@ use crate::attr::nix_string;
 use crate::built::{self, Built, Expected, Method, Printed};
 use crate::drv::{self, Output};
 use crate::error::{Error, Result};
+use crate::links;
 use crate::log;
 use crate::nix::NixCommand;
 use crate::request::Request;
@@ -73,14 +74,15 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
 
 /// What the report says each target is, checked against what was asked: outputs that do
 /// not exist are an error, a `.drv` that differs from the recorded one a warning (or an
-/// error under `--strict`). Targets that evaluate to the same `.drv` are built once.
+/// error under `--strict`), a file or directory where a link must go an error. Targets
+/// that evaluate to the same `.drv` are built once.
 fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
-    let reported = parse_report(&request.store, report)?;
-    if reported.len() != request.targets.len() {
+    let Report { targets, blocked } = parse_report(&request.store, report)?;
+    if targets.len() != request.targets.len() {
         return Err(report_error("not one entry per target"));
     }
-    let mut expected: Vec<Expected> = Vec::with_capacity(reported.len());
-    for (target, (drv_path, outputs)) in request.targets.iter().zip(reported) {
+    let mut expected: Vec<Expected> = Vec::with_capacity(targets.len());
+    for (target, (drv_path, outputs)) in request.targets.iter().zip(targets) {
         if let Some(recorded) = target.drv_path.as_ref().filter(|r| **r != drv_path) {
             let drift = format!(
                 "{} now evaluates to {}, not to {} as recorded: the tree changed since \
@@ -89,10 +91,10 @@ fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
                 drv_path.display(),
                 recorded.display()
             );
-            match request.strict {
-                true => return Err(Error::Drift(format!("{drift} (--strict: nothing built)"))),
-                false => log::warn(&drift),
+            if request.strict {
+                return Err(Error::Drift(format!("{drift} (--strict: nothing built)")));
             }
+            log::warn(&drift);
         }
         let outputs = drv::select(outputs, &request.outputs, &drv_path)?;
         if !expected.iter().any(|e| e.drv_path == drv_path) {
@@ -103,15 +105,33 @@ fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
             });
         }
     }
+    if let (Some((index, output)), Some(base)) = (blocked.first(), &request.out_link) {
+        let link = links::link_name(base, *index, output);
+        // The same words as for the usual path, where `links::check` refuses first.
+        let kind = match std::fs::symlink_metadata(&link) {
+            Ok(meta) if meta.is_dir() => "directory",
+            _ => "file",
+        };
+        return Err(Error::OutLink(format!(
+            "out-link {}: a {kind} is in the way; not replacing it \
+             (remove it or choose another --out-link)",
+            link.display()
+        )));
+    }
     Ok(expected)
 }
 
 /// `PRELUDE { root = …; targets = [ … ]; … }`, a function of the root's arguments.
 fn expression(request: &Request) -> Result<OsString> {
+    let string = |bytes: &[u8]| nix_string(bytes);
+    let path_or_null = |path: Option<&PathBuf>| match path {
+        Some(path) => string(path.as_os_str().as_bytes()),
+        None => b"null".to_vec(),
+    };
     let mut expr = b"{ ... }@args: (\n".to_vec();
     expr.extend_from_slice(PRELUDE);
     expr.extend_from_slice(b") {\n  root = /. + ");
-    expr.extend(nix_string(request.root.as_os_str().as_bytes()));
+    expr.extend(string(request.root.as_os_str().as_bytes()));
     expr.extend_from_slice(b";\n  targets = [");
     for target in &request.targets {
         let Some(attr_path) = &target.attr_path else {
@@ -123,30 +143,27 @@ fn expression(request: &Request) -> Result<OsString> {
         expr.extend_from_slice(b"\n    { attrPath = ");
         expr.extend(attr_path.nix_list());
         expr.extend_from_slice(b"; shown = ");
-        expr.extend(nix_string(&attr_path.render()));
+        expr.extend(string(attr_path.to_string().as_bytes()));
         expr.extend_from_slice(b"; drvPath = ");
-        match &target.drv_path {
-            Some(drv) => expr.extend(nix_string(drv.as_os_str().as_bytes())),
-            None => expr.extend_from_slice(b"null"),
-        }
+        expr.extend(path_or_null(target.drv_path.as_ref()));
         expr.extend_from_slice(b"; }");
     }
     expr.extend_from_slice(b"\n  ];\n  outputs = ");
-    match request.outputs.is_empty() {
-        true => expr.extend_from_slice(b"null"),
-        false => {
-            expr.push(b'[');
-            for output in &request.outputs {
-                expr.push(b' ');
-                expr.extend(nix_string(output.as_bytes()));
-            }
-            expr.extend_from_slice(b" ]");
+    if request.outputs.is_empty() {
+        expr.extend_from_slice(b"null");
+    } else {
+        expr.push(b'[');
+        for output in &request.outputs {
+            expr.push(b' ');
+            expr.extend(string(output.as_bytes()));
         }
+        expr.extend_from_slice(b" ]");
     }
-    expr.extend_from_slice(match request.strict {
-        true => b";\n  strict = true;\n} args\n",
-        false => b";\n  strict = false;\n} args\n",
-    });
+    expr.extend_from_slice(b";\n  strict = ");
+    expr.extend_from_slice(if request.strict { b"true" } else { b"false" });
+    expr.extend_from_slice(b";\n  outLink = ");
+    expr.extend(path_or_null(request.out_link.as_ref()));
+    expr.extend_from_slice(b";\n} args\n");
     Ok(OsString::from_vec(expr))
 }
 
@@ -156,37 +173,64 @@ fn report_error(why: &str) -> Error {
     ))
 }
 
-/// Reads the report line: `[{"drvPath": …, "outputs": [{"name": …, "path": …}]}]`.
-/// Every path in it must be a store path: it decides what reaches stdout.
-fn parse_report(store: &Path, report: &[u8]) -> Result<Vec<(PathBuf, Vec<Output>)>> {
-    let store_path = |path: Option<&str>| {
-        path.map(PathBuf::from)
+/// The report line, read.
+struct Report {
+    /// Per target: its `.drv` and all its outputs.
+    targets: Vec<(PathBuf, Vec<Output>)>,
+    /// Links (by target index and output) that a file or directory is in the way of.
+    blocked: Vec<(usize, String)>,
+}
+
+/// Reads the report line: `{"targets": [{"drvPath": …, "outputs": [{"name": …, "path": …}]}],
+/// "blocked": [{"index": …, "name": …}]}`. Every path in it must be a store path, or `null` for an output
+/// only known once built: it decides what reaches stdout.
+fn parse_report(store: &Path, report: &[u8]) -> Result<Report> {
+    let store_path = |path: &serde_json::Value| {
+        path.as_str()
+            .map(PathBuf::from)
             .filter(|p| store::is_store_path(store, p))
             .ok_or_else(|| report_error("a path is missing or not in the store"))
     };
     let json: serde_json::Value =
         serde_json::from_slice(report).map_err(|_| report_error("not JSON"))?;
-    let targets = json.as_array().ok_or_else(|| report_error("not a list"))?;
-    targets
+    let list = |value: &serde_json::Value, what: &str| {
+        value
+            .as_array()
+            .cloned()
+            .ok_or_else(|| report_error(&format!("no list of {what}")))
+    };
+    let targets = list(&json["targets"], "targets")?
         .iter()
         .map(|target| {
-            let drv_path = store_path(target["drvPath"].as_str())?;
-            let outputs = target["outputs"]
-                .as_array()
-                .ok_or_else(|| report_error("no outputs"))?;
-            let outputs = outputs
+            let drv_path = store_path(&target["drvPath"])?;
+            let outputs = list(&target["outputs"], "outputs")?
                 .iter()
                 .map(|output| {
                     let name = output["name"]
                         .as_str()
                         .ok_or_else(|| report_error("an output has no name"))?;
+                    let path = match &output["path"] {
+                        serde_json::Value::Null => None,
+                        path => Some(store_path(path)?),
+                    };
                     Ok(Output {
                         name: name.to_owned(),
-                        path: Some(store_path(output["path"].as_str())?),
+                        path,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
             Ok((drv_path, outputs))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    let blocked = list(&json["blocked"], "blocked links")?
+        .iter()
+        .map(|link| {
+            Some((
+                link["index"].as_u64()? as usize,
+                link["name"].as_str()?.to_owned(),
+            ))
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| report_error("a blocked link lacks its index or name"))?;
+    Ok(Report { targets, blocked })
 }

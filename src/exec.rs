@@ -47,9 +47,10 @@ fn program_in(result: &Path) -> Result<PathBuf> {
     };
     let meta = std::fs::metadata(result).map_err(|e| Error::io(result.display(), e))?;
     if meta.is_file() {
-        return match is_executable(&meta) {
-            true => Ok(result.to_path_buf()),
-            false => refuse("is a file that is not executable".into()),
+        return if is_executable(&meta) {
+            Ok(result.to_path_buf())
+        } else {
+            refuse("is a file that is not executable".into())
         };
     }
     let bin = result.join("bin");
@@ -86,9 +87,10 @@ fn list(dir: &Path) -> String {
         .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default();
     entries.sort();
-    match entries.is_empty() {
-        true => "nothing".into(),
-        false => names(&entries),
+    if entries.is_empty() {
+        "nothing".into()
+    } else {
+        names(&entries)
     }
 }
 

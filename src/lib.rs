@@ -62,14 +62,16 @@ pub fn run(args: Args) -> Result<()> {
 /// Nix reads it, evaluates every target. `None` after a `--dry-run`.
 fn build(request: &Request) -> Result<Option<Vec<Built>>> {
     let mut recorded: Vec<Expected> = Vec::with_capacity(request.targets.len());
-    let mut gone = Vec::new();
+    let mut gone: Vec<PathBuf> = Vec::new();
     for target in &request.targets {
         let Some(drv_path) = &target.drv_path else {
             continue;
         };
+        // Nix builds a .drv named twice once, and links it once.
+        if recorded.iter().any(|r| &r.drv_path == drv_path) || gone.contains(drv_path) {
+            continue;
+        }
         match drv::read_outputs(drv_path)? {
-            // Nix builds a .drv named twice once, and links it once.
-            _ if recorded.iter().any(|r| &r.drv_path == drv_path) => {}
             Some(outputs) => recorded.push(Expected {
                 label: target.label.clone(),
                 drv_path: drv_path.clone(),
@@ -78,28 +80,40 @@ fn build(request: &Request) -> Result<Option<Vec<Built>>> {
             None => gone.push(drv_path.clone()),
         }
     }
-    let realisable = gone.is_empty() && request.targets.iter().all(|t| t.drv_path.is_some());
 
-    let planned = planned_links(request, realisable.then_some(&recorded[..]));
-    for link in &planned {
-        links::check(&request.store, link)?;
-    }
-    let git = match request.dry_run {
-        true => None,
-        false => worktree::Check::start(planned),
-    };
-
-    if realisable {
+    if gone.is_empty() && request.targets.iter().all(|t| t.drv_path.is_some()) {
+        let planned = planned_links(request, &recorded);
+        for link in &planned {
+            links::check(&request.store, link)?;
+        }
+        // git runs while Nix builds.
+        let git = if request.dry_run {
+            None
+        } else {
+            worktree::Check::start(planned)
+        };
         match realise::realise(request, recorded)? {
             Outcome::Built(built) => return Ok(Some(finish(built, git))),
             Outcome::DryRun => return Ok(None),
             Outcome::Vanished(drvs) => gone = drvs,
         }
+    } else if let Some(base) = &request.out_link {
+        links::check_place(&request.store, base)?;
     }
+
     for drv_path in &gone {
         re_evaluating(request, drv_path)?;
     }
-    Ok(evaluate::evaluate(request)?.map(|built| finish(built, git)))
+    let Some(built) = evaluate::evaluate(request)? else {
+        return Ok(None);
+    };
+    // Which links the fallback made is known only now.
+    let made = built
+        .iter()
+        .flat_map(|b| &b.outputs)
+        .filter_map(|o| o.link.clone());
+    let git = worktree::Check::start(made.collect());
+    Ok(Some(finish(built, git)))
 }
 
 fn finish(built: Vec<Built>, git: Option<worktree::Check>) -> Vec<Built> {
@@ -109,30 +123,21 @@ fn finish(built: Vec<Built>, git: Option<worktree::Check>) -> Vec<Built> {
     built
 }
 
-/// The out-links the build will make, as far as they are known before it: every output's
-/// for recorded `.drv`s, the first asked-for output's of each target otherwise.
-fn planned_links(request: &Request, recorded: Option<&[Expected]>) -> Vec<PathBuf> {
+/// The out-links realising `recorded` makes: one per output of each target.
+fn planned_links(request: &Request, recorded: &[Expected]) -> Vec<PathBuf> {
     let Some(base) = &request.out_link else {
         return Vec::new();
     };
-    match recorded {
-        Some(recorded) => recorded
-            .iter()
-            .enumerate()
-            .flat_map(|(index, target)| {
-                target
-                    .outputs
-                    .iter()
-                    .map(move |o| links::link_name(base, index, &o.name))
-            })
-            .collect(),
-        None => {
-            let first = request.outputs.first().map_or("out", String::as_str);
-            (0..request.targets.len())
-                .map(|index| links::link_name(base, index, first))
-                .collect()
-        }
-    }
+    recorded
+        .iter()
+        .enumerate()
+        .flat_map(|(index, target)| {
+            target
+                .outputs
+                .iter()
+                .map(move |o| links::link_name(base, index, &o.name))
+        })
+        .collect()
 }
 
 /// Says that `drv_path` is gone and what will be evaluated instead, or fails if nothing can.

@@ -22,18 +22,14 @@ pub fn link_name(base: &Path, index: usize, output: &str) -> PathBuf {
 /// does not point into the store, or in the store itself (Nix refuses those too, but only
 /// after building), or that cannot be created at all.
 pub fn check(store: &Path, link: &Path) -> Result<()> {
-    let refuse = |why: String| {
-        Err(Error::OutLink(format!(
-            "out-link {}: {why}",
-            link.display()
-        )))
-    };
+    let refuse = |why: String| refusal(link, why);
     if link.starts_with(store) {
-        return refuse("is inside the Nix store, where Nix allows no GC roots".into());
+        return refuse(IN_STORE.into());
     }
     match std::fs::symlink_metadata(link) {
         Ok(meta) if meta.file_type().is_symlink() => match std::fs::read_link(link) {
-            Ok(target) if points_into(store, &target) => Ok(()),
+            // Nix replaces it by renaming a new link over it, in the same directory.
+            Ok(target) if points_into(store, &target) => check_directory(link).or_else(refuse),
             Ok(target) => refuse(format!(
                 "is a symlink to {}, outside the Nix store; not replacing it \
                  (remove it or choose another --out-link)",
@@ -45,9 +41,31 @@ pub fn check(store: &Path, link: &Path) -> Result<()> {
             "a {} is in the way; not replacing it (remove it or choose another --out-link)",
             if meta.is_dir() { "directory" } else { "file" }
         )),
-        Err(e) if e.kind() == ErrorKind::NotFound => check_directory(link).or_else(refuse),
+        // Under a file, looking fails with ENOTDIR; the directory check says which file.
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            check_directory(link).or_else(refuse)
+        }
         Err(e) => refuse(format!("cannot look at it: {e}")),
     }
+}
+
+/// Refuses a place where no link can be made at all: in the store, or in a directory that
+/// is missing or not writable. For the fallback, where which links Nix makes is only known
+/// once it has evaluated (and `evaluate.nix` checks what is in their way then).
+pub fn check_place(store: &Path, link: &Path) -> Result<()> {
+    if link.starts_with(store) {
+        return refusal(link, IN_STORE.into());
+    }
+    check_directory(link).or_else(|why| refusal(link, why))
+}
+
+const IN_STORE: &str = "is inside the Nix store, where Nix allows no GC roots";
+
+fn refusal(link: &Path, why: String) -> Result<()> {
+    Err(Error::OutLink(format!(
+        "out-link {}: {why}",
+        link.display()
+    )))
 }
 
 fn points_into(store: &Path, target: &Path) -> bool {

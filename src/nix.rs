@@ -2,16 +2,21 @@
 //!
 //! Nix's stdout is captured (it carries the paths we verify); its stderr, the build log, goes
 //! straight to ours so it streams live. Only when the evaluation must report back to us is
-//! stderr read, on a thread, and even then every byte but our own report line is passed on
-//! as soon as it arrives.
+//! stderr read, alongside stdout, and even then every byte but our own report line is
+//! passed on as soon as it arrives.
 
 use crate::error::{Error, Result, Status};
 use crate::signals::Forwarding;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::process::{Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{ChildStderr, ChildStdout, Command, Stdio};
 
 /// Nix prints one path per output; anything near this size is not that.
 const STDOUT_LIMIT: u64 = 1 << 20;
@@ -75,9 +80,12 @@ impl NixCommand {
     pub fn display_brief(&self) -> String {
         std::iter::once(OsStr::new(self.program))
             .chain(self.args.iter().map(OsString::as_os_str))
-            .map(|arg| match arg.as_bytes().contains(&b'\n') {
-                true => Cow::Borrowed("'…'"),
-                false => shell_quote(arg),
+            .map(|arg| {
+                if arg.as_bytes().contains(&b'\n') {
+                    Cow::Borrowed("'…'")
+                } else {
+                    shell_quote(arg)
+                }
             })
             .collect::<Vec<_>>()
             .join(" ")
@@ -90,10 +98,12 @@ impl NixCommand {
             return Err(Error::Cancelled(signal));
         }
         if verbose {
-            eprintln!("$ {}", self.display());
+            // A closed stderr loses the line, not the build.
+            let _ = writeln!(io::stderr(), "$ {}", self.display());
         }
         Forwarding::install();
-        let mut child = Command::new(self.program)
+        let mut command = Command::new(self.program);
+        command
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -101,36 +111,39 @@ impl NixCommand {
                 Stdio::piped()
             } else {
                 Stdio::inherit()
-            })
-            .spawn()
-            .map_err(|e| self.spawn_error(e))?;
+            });
+        let parent = nix::unistd::getpid();
+        // SAFETY: the closure makes only async-signal-safe calls (prctl, getppid) and does
+        // not allocate, as is required between fork and exec.
+        unsafe {
+            command.pre_exec(move || stop_with_parent(parent));
+        }
+        let mut child = command.spawn().map_err(|e| self.spawn_error(e))?;
         let forwarding = Forwarding::to(child.id());
 
-        let report = child.stderr.take().map(|stderr| {
-            std::thread::spawn(move || {
-                let mut filter = ReportFilter::default();
-                filter.copy(stderr, io::stderr().lock());
-                filter.report
-            })
-        });
-        let stdout = child.stdout.take().map(read_bounded).transpose();
-        let status = child.wait();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let collected = collect(
+            pid,
+            child.stdout.take(),
+            child.stderr.take(),
+            self.watch_report,
+        );
+        // Nix has exited (waited for here should reading have failed) but is not yet
+        // reaped, so its pid cannot have been reused: only now may signals stop going to it.
+        let _ = has_exited(pid, WaitPidFlag::empty());
         drop(forwarding);
-        // A panic in the copy thread cannot happen short of a bug; losing the report then
-        // shows up as an unverifiable result, not as a crash.
-        let report = report.and_then(|thread| thread.join().ok().flatten());
+        let status = child.wait();
 
         if let Some(signal) = crate::signals::received() {
             return Err(Error::Cancelled(signal));
         }
         let status = status.map_err(|e| Error::io(format!("waiting for {}", self.program), e))?;
-        let stdout = stdout
-            .map_err(|e| Error::io(format!("reading the output of {}", self.program), e))?
-            .flatten();
+        let collected = collected
+            .map_err(|e| Error::io(format!("reading the output of {}", self.program), e))?;
         Ok(Finished {
             status: status.into(),
-            stdout,
-            report,
+            stdout: collected.stdout,
+            report: collected.report,
         })
     }
 
@@ -157,16 +170,133 @@ impl NixCommand {
     }
 }
 
-/// Reads all of `stdout`, keeping at most `STDOUT_LIMIT` bytes: `None` if there was more.
-/// The rest is drained, not left unread, so Nix never blocks on a full pipe.
-fn read_bounded(mut stdout: impl Read) -> io::Result<Option<Vec<u8>>> {
-    let mut buf = Vec::new();
-    (&mut stdout).take(STDOUT_LIMIT + 1).read_to_end(&mut buf)?;
-    if buf.len() as u64 > STDOUT_LIMIT {
-        io::copy(&mut stdout, &mut io::sink())?;
-        return Ok(None);
+/// Runs in the child between fork and exec: Nix gets SIGTERM if we die without passing a
+/// signal on (SIGKILL), so that it stops its builders instead of building for nobody.
+/// The kernel sends it when the thread that started Nix ends: that is the main thread,
+/// which ends only with the process.
+fn stop_with_parent(parent: nix::unistd::Pid) -> io::Result<()> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)?;
+    // We may have died before the line above took effect, and then no signal will come.
+    if nix::unistd::getppid() != parent {
+        return Err(io::Error::from(nix::errno::Errno::ESRCH));
     }
-    Ok(Some(buf))
+    Ok(())
+}
+
+/// What Nix printed, read while it ran.
+struct Collected {
+    /// `None` if Nix printed more than `STDOUT_LIMIT`.
+    stdout: Option<Vec<u8>>,
+    report: Option<Vec<u8>>,
+}
+
+/// Reads Nix's stdout, and its stderr when piped (passing the log on through the report
+/// filter), until Nix exits; returns with Nix exited but not reaped.
+///
+/// Nix's exit, not the end of its pipes, ends the reading: a process Nix leaves behind
+/// holding them open (a wrapper's daemon, say) must not hold us too. What Nix wrote before
+/// exiting is still in the pipes then, and is read without waiting for more.
+fn collect(
+    pid: nix::unistd::Pid,
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    watch_report: bool,
+) -> io::Result<Collected> {
+    let mut stdout = stdout.map(Pipe::new).transpose()?;
+    let mut stderr = stderr.map(Pipe::new).transpose()?;
+    let mut kept = Vec::new();
+    let mut overflow = false;
+    let mut filter = ReportFilter::default();
+    let mut log = io::stderr();
+    loop {
+        let exited = has_exited(pid, WaitPidFlag::WNOHANG)?;
+        if let Some(pipe) = &mut stdout {
+            pipe.drain(|chunk| {
+                let room = (STDOUT_LIMIT as usize + 1).saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                overflow |= kept.len() as u64 > STDOUT_LIMIT;
+            })?;
+        }
+        if let Some(pipe) = &mut stderr {
+            pipe.drain(|chunk| filter.feed(chunk, &mut log))?;
+        }
+        if exited {
+            break;
+        }
+        let open: Vec<&Pipe> = [&stdout, &stderr]
+            .into_iter()
+            .flatten()
+            .filter(|p| p.open)
+            .collect();
+        if open.is_empty() {
+            // Nix closed its end of the pipes, which it does on the way out.
+            has_exited(pid, WaitPidFlag::empty())?;
+            continue;
+        }
+        let mut fds: Vec<PollFd> = open
+            .iter()
+            .map(|p| PollFd::new(p.fd.as_fd(), PollFlags::POLLIN))
+            .collect();
+        // The timeout notices Nix's exit while something else holds its pipes open; a
+        // signal interrupting the wait is forwarded by the handler and needs nothing here.
+        match poll(&mut fds, PollTimeout::from(100u8)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if watch_report {
+        filter.finish(&mut log);
+    }
+    Ok(Collected {
+        stdout: (!overflow).then_some(kept),
+        report: filter.report,
+    })
+}
+
+/// Whether Nix has exited, leaving it unreaped (`WNOWAIT`) so that its pid stays ours.
+/// Without `WNOHANG`, waits for it to.
+fn has_exited(pid: nix::unistd::Pid, flags: WaitPidFlag) -> io::Result<bool> {
+    loop {
+        match waitid(
+            Id::Pid(pid),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | flags,
+        ) {
+            Ok(WaitStatus::StillAlive) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Our end of one of Nix's output pipes, read without blocking.
+struct Pipe {
+    fd: OwnedFd,
+    open: bool,
+}
+
+impl Pipe {
+    fn new(end: impl Into<OwnedFd>) -> io::Result<Self> {
+        let fd = end.into();
+        let flags = OFlag::from_bits_retain(fcntl(&fd, FcntlArg::F_GETFL)?);
+        fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+        Ok(Pipe { fd, open: true })
+    }
+
+    /// Passes on everything that can be read now.
+    fn drain(&mut self, mut each: impl FnMut(&[u8])) -> io::Result<()> {
+        let mut buf = [0; 8192];
+        while self.open {
+            match nix::unistd::read(&self.fd, &mut buf) {
+                Ok(0) => self.open = false,
+                Ok(n) => each(&buf[..n]),
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The prefix of the line the evaluated expression prints with `builtins.trace`.
@@ -197,19 +327,6 @@ enum LineState {
 }
 
 impl ReportFilter {
-    fn copy(&mut self, mut from: impl Read, mut to: impl Write) {
-        let mut buf = [0; 8192];
-        loop {
-            match from.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => self.feed(&buf[..n], &mut to),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        self.finish(&mut to);
-    }
-
     // Errors writing our stderr are ignored: the log is lost either way, and the build's
     // result must still be reported.
     fn feed(&mut self, chunk: &[u8], to: &mut impl Write) {

@@ -104,9 +104,10 @@ impl Request {
         Ok(Request {
             targets,
             outputs,
-            out_link: match args.no_out_link {
-                true => None,
-                false => Some(absolute(&args.out_link)?),
+            out_link: if args.no_out_link {
+                None
+            } else {
+                Some(absolute(&args.out_link)?)
             },
             root: absolute(&args.file)?,
             root_args,

@@ -1,5 +1,7 @@
 //! Cancellation: SIGINT, SIGTERM and SIGHUP sent to us while Nix runs are passed on to Nix,
 //! and we exit 128+N only after Nix has stopped, so no Nix process or builder outlives us.
+//! (SIGKILL cannot be passed on; Nix learns of it from its parent-death signal, set in
+//! `crate::nix`.)
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::Pid;
@@ -14,9 +16,12 @@ static CHILD: AtomicI32 = AtomicI32::new(0);
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_signal(signal: i32) {
+    // kill(2) may set errno, which the code this handler interrupted may be about to read.
+    let errno = nix::errno::Errno::last_raw();
     let _ = RECEIVED.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
     // Every signal is forwarded, not only the first: Nix may be waiting for a second one.
     forward(signal);
+    nix::errno::Errno::set_raw(errno);
 }
 
 /// Async-signal-safe: one atomic load and one kill(2).
@@ -51,8 +56,16 @@ impl Forwarding {
                 SigSet::empty(),
             );
             for signal in FORWARDED {
-                // SAFETY: the handler only touches atomics and calls kill(2).
-                let _ = unsafe { signal::sigaction(signal, &action) };
+                // SAFETY: the handler only touches atomics, errno and kill(2).
+                let old = unsafe { signal::sigaction(signal, &action) };
+                // A signal ignored when we started (`nohup`, a background job) stays
+                // ignored, as it is for Nix, which inherits that: it must not cancel.
+                if let Ok(old) = old {
+                    if matches!(old.handler(), SigHandler::SigIgn) {
+                        // SAFETY: restores the disposition we found.
+                        let _ = unsafe { signal::sigaction(signal, &old) };
+                    }
+                }
             }
         });
     }

@@ -3,7 +3,6 @@
 use crate::built::{Built, Method};
 use crate::error::{Error, Result};
 use std::io::{ErrorKind, Write};
-use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -15,8 +14,10 @@ static CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
 #[unsafe(link_section = ".init_array")]
 static CHECK_STDOUT_AT_START: extern "C" fn() = {
     extern "C" fn check() {
-        let closed =
-            nix::fcntl::fcntl(std::io::stdout().as_fd(), nix::fcntl::FcntlArg::F_GETFD).is_err();
+        // The raw descriptor, not `std::io::stdout()`: the standard library is not set up
+        // yet, and a closed descriptor cannot be borrowed.
+        // SAFETY: F_GETFD only reads the descriptor's flags, for any value of it.
+        let closed = unsafe { nix::libc::fcntl(1, nix::libc::F_GETFD) } == -1;
         CLOSED_AT_START.store(closed, Ordering::Relaxed);
     }
     check
@@ -83,6 +84,10 @@ pub fn write_line(line: &str) -> Result<()> {
 }
 
 pub fn write(text: &[u8]) -> Result<()> {
+    // Asked to stop after Nix finished: the step is cancelled, so nothing is printed.
+    if let Some(signal) = crate::signals::received() {
+        return Err(Error::Cancelled(signal));
+    }
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text)

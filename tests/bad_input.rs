@@ -158,3 +158,54 @@ fn an_out_link_in_a_missing_directory_is_refused_before_building() {
             .all(|p| p.extension().is_some_and(|e| e == "drv"))
     );
 }
+
+#[test]
+fn on_the_fallback_a_file_where_any_output_link_goes_is_refused_before_building() {
+    let depot = Depot::new();
+    depot.write("result-doc", "mine");
+    let drv = depot.collected_drv("multi");
+    depot
+        .run([os("--drv-path"), drv.into(), os("-A"), os("multi")])
+        .fails_with(4)
+        .error_mentions("out-link");
+    assert_eq!(
+        std::fs::read_to_string(depot.path("result-doc")).unwrap(),
+        "mine"
+    );
+    assert!(!depot.path("result").exists() && !depot.path("result-dev").exists());
+    let outputs = depot.store_paths();
+    assert!(
+        outputs
+            .iter()
+            .all(|p| p.extension().is_some_and(|e| e == "drv")),
+        "built {outputs:?}"
+    );
+}
+
+#[test]
+fn on_the_fallback_a_file_no_link_needs_is_left_alone_without_refusing() {
+    // No `out` output, so no link is called `result`: a file there is not in the way.
+    let depot = Depot::empty();
+    depot.write(
+        "default.nix",
+        r#"{ }: { tool = derivation {
+            name = "tool-@nonce@"; builder = "/bin/sh"; system = builtins.currentSystem;
+            outputs = [ "bin" "dev" ];
+            args = [ "-c" "echo bin > $bin; echo dev > $dev" ]; }; }"#,
+    );
+    depot.write("result", "mine");
+    let drv = depot.collected_drv("tool");
+    let run = depot.run([os("--drv-path"), drv.into(), os("-A"), os("tool")]);
+    run.success();
+    assert_eq!(
+        run.paths(),
+        [
+            target(&depot.path("result-bin")),
+            target(&depot.path("result-dev"))
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(depot.path("result")).unwrap(),
+        "mine"
+    );
+}

@@ -126,3 +126,42 @@ fn a_broken_drvmap_is_a_usage_error() {
         .fails_with(2)
         .error_mentions("cannot read the drvmap missing.json");
 }
+
+#[test]
+fn labels_of_one_drv_build_and_link_it_once_on_both_paths() {
+    let depot = Depot::empty();
+    depot.write(
+        "default.nix",
+        r#"{ }: rec {
+          hello = derivation {
+            name = "hello-@nonce@"; builder = "/bin/sh"; system = builtins.currentSystem;
+            args = [ "-c" "echo hello > $out" ]; };
+          alias = hello;
+        }"#,
+    );
+    let drv = depot.instantiate("hello");
+    write_drvmap(&depot, &[("a", &drv, &["hello"]), ("b", &drv, &["alias"])]);
+    let realised = depot.run(["--drvmap", "drvmap.json", "a", "b"]);
+    realised.success();
+    assert_eq!(realised.paths(), [target(&depot.path("result"))]);
+    std::fs::remove_file(depot.path("result")).unwrap();
+    delete(&drv);
+
+    let evaluated = depot.run(["--drvmap", "drvmap.json", "a", "b"]);
+    evaluated.success();
+    assert_eq!(evaluated.paths(), realised.paths());
+    assert!(!depot.path("result-2").exists());
+    let notes = evaluated.stderr().matches("is gone").count();
+    assert_eq!(notes, 1, "{}", evaluated.explain());
+}
+
+#[test]
+fn a_nul_byte_in_an_attribute_name_is_a_usage_error() {
+    let depot = Depot::new();
+    let drv = depot.collected_drv("hello");
+    write_drvmap(&depot, &[("x", &drv, &["hel\u{0}lo"])]);
+    depot
+        .run(["--drvmap", "drvmap.json", "x"])
+        .fails_with(2)
+        .error_mentions("an attribute name with a NUL byte");
+}

@@ -26,6 +26,9 @@ fn cases() -> Vec<(Vec<&'static [u8]>, &'static str)> {
         (vec![b"cr\rlf\ttab"], "11"),
         (vec![b"dollar$$${{}}"], "12"),
         (vec![b"non-utf8-\xff"], "13"),
+        // Names that look like flags are still names.
+        (vec![b"-dash"], "15"),
+        (vec![b"--strict"], "16"),
         (vec![b"outer", b"in'ner\""], "14"),
     ]
 }

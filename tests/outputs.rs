@@ -57,13 +57,9 @@ fn a_single_non_default_output_gets_its_suffixed_link() {
         os("--output"),
         os("dev"),
     ]);
+    // One builder run makes every output, so Nix may keep the others in the store; only
+    // the one asked for is linked and printed.
     assert_eq!(names_and_links(&depot, &run), ["result-dev", "multi-N-dev"]);
-    // Only what was asked for was built.
-    let doc = depot
-        .store_paths()
-        .into_iter()
-        .find(|p| p.to_string_lossy().ends_with("-doc"));
-    assert_eq!(doc, None, "built an output not asked for");
 }
 
 #[test]

@@ -19,7 +19,7 @@ fn warnings(run: &Run) -> Vec<String> {
     run.success();
     run.stderr()
         .lines()
-        .filter(|l| l.contains("warning:"))
+        .filter(|l| l.starts_with("nix-buildkite-build: warning:"))
         .map(str::to_owned)
         .collect()
 }
@@ -61,4 +61,15 @@ fn says_nothing_when_git_ignores_the_links_or_they_are_outside() {
             .is_empty()
     );
     assert!(warnings(&depot.run([os("--drv-path"), drv.into(), os("--no-out-link")])).is_empty());
+}
+
+#[test]
+fn warns_on_the_fallback_about_the_links_it_made() {
+    let depot = git_depot();
+    depot.write(".gitignore", "result\n");
+    let drv = depot.collected_drv("multi");
+    let run = depot.run([os("--drv-path"), drv.into(), os("-A"), os("multi")]);
+    let warnings = warnings(&run);
+    assert_eq!(warnings.len(), 1, "{}", run.explain());
+    assert!(warnings[0].contains("out-link result-dev, result-doc is in the git work tree"));
 }

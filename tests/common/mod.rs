@@ -67,7 +67,8 @@ impl Depot {
     pub fn instantiate(&self, attr: &str) -> PathBuf {
         let out = nix(&self.dir, "nix-instantiate", ["-A", attr]);
         let text = String::from_utf8(out.stdout).unwrap();
-        PathBuf::from(text.trim())
+        // nix-instantiate names a derivation without `out` by its first output: `DRV!bin`.
+        PathBuf::from(text.trim().split('!').next().unwrap())
     }
 
     /// A .drv the garbage collector has taken: instantiated, then deleted.
@@ -325,4 +326,243 @@ pub fn is_gc_root(link: &Path) -> bool {
 
 pub fn os(s: &str) -> OsString {
     OsString::from(s)
+}
+
+// Helpers for the reliability tests (issue 5): FAKE Nix programs, runs that are signalled
+// or watched while they build, and a build that waits until the test lets it finish.
+
+/// A directory holding a FAKE `program` (sh) first on PATH; `$REAL` in `script` is the
+/// real program. Tests name the fault the script injects.
+pub struct Fake {
+    pub dir: tempfile::TempDir,
+    /// The PATH to run under.
+    pub path: OsString,
+}
+
+impl Fake {
+    pub fn new(program: &str, script: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let real = Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .expect("cannot run sh");
+        let real = String::from_utf8(real.stdout).unwrap();
+        assert!(!real.trim().is_empty(), "{program} is not on PATH");
+        let dir = tempfile::Builder::new()
+            .prefix("nbb-fake-")
+            .tempdir()
+            .unwrap();
+        let fake = dir.path().join(program);
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\n# FAKE {program}, injecting a fault.\nREAL={}\n{script}\n",
+                real.trim()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut path = dir.path().as_os_str().to_owned();
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        Fake { dir, path }
+    }
+}
+
+/// Polls `done` every 20 ms until it holds; panics naming `what` after `timeout`.
+#[track_caller]
+pub fn wait_until(timeout: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The parent pid and command name of a live (not zombie) process, from /proc.
+fn proc_stat(pid: u32) -> Option<(u32, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name is in parentheses and may hold anything, so fields are read after the last.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let mut fields = stat[close + 1..].split_whitespace();
+    let state = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    (state != "Z" && state != "X").then(|| (ppid, stat[open + 1..close].to_owned()))
+}
+
+/// Whether `pid` is a running process (a zombie has stopped running).
+pub fn alive(pid: u32) -> bool {
+    proc_stat(pid).is_some()
+}
+
+/// Live children of `parent` whose command name is `name`.
+pub fn children_named(parent: u32, name: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| proc_stat(pid).is_some_and(|(ppid, comm)| ppid == parent && comm == name))
+        .collect()
+}
+
+/// The binary running in the background, its stdout and stderr collected as it goes.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub command: String,
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    stderr_so_far: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Spawned {
+    /// Starts `command` with stdout and stderr piped (unless already set), in its own
+    /// process group, as Buildkite starts a step.
+    pub fn start(command: &mut Command) -> Self {
+        use std::io::Read;
+        use std::os::unix::process::CommandExt;
+        if !command.get_envs().any(|(key, _)| key == "NIX_CONFIG") {
+            command.env("NIX_CONFIG", NIX_CONFIG);
+        }
+        let mut child = command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+        let stdout = child.stdout.take().map(|mut out| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = out.read_to_end(&mut buf);
+                buf
+            })
+        });
+        let stderr_so_far = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().map(|mut err| {
+            let so_far = stderr_so_far.clone();
+            std::thread::spawn(move || {
+                let mut chunk = [0; 4096];
+                while let Ok(n @ 1..) = err.read(&mut chunk) {
+                    so_far.lock().unwrap().extend_from_slice(&chunk[..n]);
+                }
+                so_far.lock().unwrap().clone()
+            })
+        });
+        Spawned {
+            child,
+            command: format!("{command:?}"),
+            stdout,
+            stderr,
+            stderr_so_far,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What it has written to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.stderr_so_far.lock().unwrap()).into_owned()
+    }
+
+    /// Sends `signal` to the process, or with `group` to its whole process group, as
+    /// Buildkite does on cancel.
+    pub fn signal(&self, signal: nix::sys::signal::Signal, group: bool) {
+        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
+        let sent = match group {
+            true => nix::sys::signal::killpg(pid, signal),
+            false => nix::sys::signal::kill(pid, signal),
+        };
+        sent.unwrap_or_else(|e| panic!("cannot send {signal} to {}: {e}", self.command));
+    }
+
+    /// The one live child named `name` (a Nix program), once it has started.
+    #[track_caller]
+    pub fn wait_for_child(&self, name: &str) -> u32 {
+        let mut found = Vec::new();
+        wait_until(
+            std::time::Duration::from_secs(60),
+            &format!("{name} to start under {}", self.command),
+            || {
+                found = children_named(self.pid(), name);
+                !found.is_empty()
+            },
+        );
+        assert_eq!(found.len(), 1, "more than one {name}");
+        found[0]
+    }
+
+    /// Waits for the process to exit, killing it and panicking after `timeout`.
+    pub fn finish(mut self, timeout: std::time::Duration) -> Run {
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > timeout {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{} still running after {timeout:?}; stderr so far:\n{}",
+                    self.command,
+                    self.stderr_so_far()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let join = |t: Option<std::thread::JoinHandle<Vec<u8>>>| {
+            t.map(|t| t.join().unwrap()).unwrap_or_default()
+        };
+        Run {
+            command: self.command,
+            out: Output {
+                status,
+                stdout: join(self.stdout.take()),
+                stderr: join(self.stderr.take()),
+            },
+        }
+    }
+}
+
+/// A generous bound on a run that should end soon, for a machine busy with other builds.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A depot whose `gated` target (outputs `out` and `dev`) builds only once `Gate::open`
+/// is called, so a test can act while Nix is building. The builder gives up after 120 s
+/// in case a test never opens it.
+pub struct Gate {
+    pub file: PathBuf,
+}
+
+impl Gate {
+    pub fn depot() -> (Depot, Gate) {
+        let depot = Depot::empty();
+        let gate = Gate {
+            file: depot.path("gate"),
+        };
+        let text = r#"
+            { }:
+            {
+              gated = derivation {
+                name = "gated-@nonce@";
+                builder = "/bin/sh";
+                outputs = [ "out" "dev" ];
+                args = [ "-c" ''
+                  echo "gated build waiting" >&2
+                  i=0
+                  while [ ! -e '@gate@' ] && [ $i -lt 2400 ]; do /bin/sleep 0.05; i=$((i+1)); done
+                  [ -e '@gate@' ] || exit 1
+                  echo out > $out; echo dev > $dev
+                '' ];
+                system = builtins.currentSystem;
+              };
+            }
+        "#;
+        let gate_path = gate.file.to_str().expect("temporary directory not UTF-8");
+        depot.write("default.nix", &text.replace("@gate@", gate_path));
+        (depot, gate)
+    }
+
+    pub fn open(&self) {
+        std::fs::write(&self.file, "").unwrap();
+    }
 }

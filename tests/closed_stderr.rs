@@ -1,0 +1,64 @@
+//! A stderr whose reader has gone (`2>&1 | head -c0`, a log collector that died): the log
+//! and our notes are lost, nothing else. No panic (whose status, 101, would hide the real
+//! one): the build goes on, the paths are printed, failures keep their status.
+
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
+
+/// A stderr for the run: a pipe whose reading end is already closed.
+fn broken_pipe() -> Stdio {
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    Stdio::from(write)
+}
+
+fn run_without_stderr(command: &mut Command) -> Run {
+    Run::new(command.env("RUST_BACKTRACE", "1").stderr(broken_pipe()))
+}
+
+#[test]
+fn realising_builds_links_and_prints_without_a_stderr() {
+    let depot = Depot::new();
+    let drv = depot.instantiate("noisy");
+    let run = run_without_stderr(
+        depot
+            .command()
+            .args([os("-v"), os("--drv-path"), drv.into()]),
+    );
+    run.success();
+    assert_eq!(run.paths(), [target(&depot.path("result"))]);
+    assert!(is_gc_root(&depot.path("result")));
+}
+
+#[test]
+fn re_evaluating_goes_on_after_its_note_is_lost() {
+    let depot = Depot::new();
+    let drv = depot.collected_drv("noisy");
+    let run = run_without_stderr(depot.command().args([
+        os("-v"),
+        os("--drv-path"),
+        drv.into(),
+        os("-A"),
+        os("noisy"),
+    ]));
+    run.success();
+    assert_eq!(run.paths(), [target(&depot.path("result"))]);
+    assert!(is_gc_root(&depot.path("result")));
+}
+
+#[test]
+fn failures_keep_their_status_without_a_stderr() {
+    let depot = Depot::new();
+    for (args, status) in [
+        (vec![os("-A"), os("fails")], 100),
+        (vec![os("-A"), os("no.such.attribute")], 1),
+        (
+            vec![os("--drv-path"), depot.collected_drv("hello").into()],
+            3,
+        ),
+        (vec![os("-A"), os("a..b")], 2),
+    ] {
+        run_without_stderr(depot.command().args(args)).fails_with(status);
+    }
+}
