@@ -17,6 +17,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{ChildStderr, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Nix prints one path per output; anything near this size is not that.
 const STDOUT_LIMIT: u64 = 1 << 20;
@@ -206,43 +207,67 @@ fn collect(
     let mut stderr = stderr.map(Pipe::new).transpose()?;
     let mut kept = Vec::new();
     let mut overflow = false;
+    let mut on_stdout = |chunk: &[u8]| {
+        let room = (STDOUT_LIMIT as usize + 1).saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        overflow |= kept.len() as u64 > STDOUT_LIMIT;
+    };
     let mut filter = ReportFilter::default();
     let mut log = io::stderr();
+    let mut on_stderr = |chunk: &[u8]| filter.feed(chunk, &mut log);
+
+    // Nix's exit is looked for when its pipes go quiet, and at least this often while
+    // they are busy (something it left behind may keep writing to them).
+    const EXIT_CHECK: Duration = Duration::from_millis(100);
+    let mut checked = Instant::now();
     loop {
-        let exited = has_exited(pid, WaitPidFlag::WNOHANG)?;
-        if let Some(pipe) = &mut stdout {
-            pipe.drain(|chunk| {
-                let room = (STDOUT_LIMIT as usize + 1).saturating_sub(kept.len());
-                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                overflow |= kept.len() as u64 > STDOUT_LIMIT;
-            })?;
+        let pipes = [&stdout, &stderr];
+        let mut fds: Vec<PollFd> = Vec::with_capacity(2);
+        let mut which = Vec::with_capacity(2);
+        for (index, pipe) in pipes.iter().enumerate() {
+            if let Some(pipe) = pipe.as_ref().filter(|p| p.open) {
+                fds.push(PollFd::new(pipe.fd.as_fd(), PollFlags::POLLIN));
+                which.push(index);
+            }
         }
-        if let Some(pipe) = &mut stderr {
-            pipe.drain(|chunk| filter.feed(chunk, &mut log))?;
-        }
-        if exited {
-            break;
-        }
-        let open: Vec<&Pipe> = [&stdout, &stderr]
-            .into_iter()
-            .flatten()
-            .filter(|p| p.open)
-            .collect();
-        if open.is_empty() {
+        if fds.is_empty() {
             // Nix closed its end of the pipes, which it does on the way out.
             has_exited(pid, WaitPidFlag::empty())?;
-            continue;
+            break;
         }
-        let mut fds: Vec<PollFd> = open
-            .iter()
-            .map(|p| PollFd::new(p.fd.as_fd(), PollFlags::POLLIN))
-            .collect();
-        // The timeout notices Nix's exit while something else holds its pipes open; a
-        // signal interrupting the wait is forwarded by the handler and needs nothing here.
-        match poll(&mut fds, PollTimeout::from(100u8)) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+        // A signal interrupting the wait is forwarded by the handler and needs nothing here.
+        let ready = match poll(&mut fds, PollTimeout::from(100u8)) {
+            Ok(ready) => ready,
+            Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
+        };
+        let readable: Vec<usize> = fds
+            .iter()
+            .zip(which)
+            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, index)| index)
+            .collect();
+        drop(fds);
+        for index in readable {
+            match (index, &mut stdout, &mut stderr) {
+                (0, Some(pipe), _) => pipe.drain(false, &mut on_stdout)?,
+                (1, _, Some(pipe)) => pipe.drain(false, &mut on_stderr)?,
+                _ => {}
+            }
         }
+        if ready == 0 || checked.elapsed() >= EXIT_CHECK {
+            checked = Instant::now();
+            if has_exited(pid, WaitPidFlag::WNOHANG)? {
+                break;
+            }
+        }
+    }
+    // What Nix wrote before exiting is still in the pipes: read it, without waiting for more.
+    if let Some(pipe) = &mut stdout {
+        pipe.drain(true, &mut on_stdout)?;
+    }
+    if let Some(pipe) = &mut stderr {
+        pipe.drain(true, &mut on_stderr)?;
     }
     if watch_report {
         filter.finish(&mut log);
@@ -283,13 +308,19 @@ impl Pipe {
         Ok(Pipe { fd, open: true })
     }
 
-    /// Passes on everything that can be read now.
-    fn drain(&mut self, mut each: impl FnMut(&[u8])) -> io::Result<()> {
+    /// Passes on what can be read now: up to a short read, which says the pipe is empty for
+    /// the moment (saving a read that would fail), or with `to_the_end` until it is.
+    fn drain(&mut self, to_the_end: bool, mut each: impl FnMut(&[u8])) -> io::Result<()> {
         let mut buf = [0; 8192];
         while self.open {
             match nix::unistd::read(&self.fd, &mut buf) {
                 Ok(0) => self.open = false,
-                Ok(n) => each(&buf[..n]),
+                Ok(n) => {
+                    each(&buf[..n]);
+                    if n < buf.len() && !to_the_end {
+                        break;
+                    }
+                }
                 Err(nix::errno::Errno::EAGAIN) => break,
                 Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(e.into()),
