@@ -16,6 +16,10 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 use std::process::Command;
 
+#[path = "../fuzz/round_trip.rs"]
+mod round_trip;
+use round_trip::check_parse;
+
 /// A name built from the pieces that have broken attribute-name quoting somewhere: the
 /// `-A` separators and quotes, Nix's string delimiters, escapes and interpolations, line
 /// ends Nix would normalise, and bytes that are not UTF-8. Random bytes fill the gaps
@@ -96,22 +100,6 @@ fn write(path: &[Vec<(u8, Writing)>]) -> Vec<u8> {
         }
     }
     out
-}
-
-/// What the fuzz target asserts: whatever `parse` accepts, `render` writes back as text
-/// that parses to the same path (the text the fallback shows, which people copy).
-fn check_parse(text: &[u8]) {
-    let Ok(parsed) = AttrPath::parse(text) else {
-        return;
-    };
-    let rendered = parsed.render();
-    assert_eq!(
-        AttrPath::parse(&rendered).as_ref(),
-        Ok(&parsed),
-        "{} parsed, but its rendering {} parses differently",
-        text.escape_ascii(),
-        rendered.escape_ascii()
-    );
 }
 
 proptest! {
