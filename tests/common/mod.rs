@@ -110,6 +110,14 @@ impl Depot {
             .collect()
     }
 
+    /// The outputs this depot's builds made: its store paths other than `.drv`s. Empty
+    /// means nothing was built.
+    pub fn outputs(&self) -> Vec<PathBuf> {
+        let mut paths = self.store_paths();
+        paths.retain(|p| p.extension().is_none_or(|e| e != "drv"));
+        paths
+    }
+
     /// Store paths this depot's builds made (their names carry the nonce).
     pub fn store_paths(&self) -> Vec<PathBuf> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir("/nix/store")
