@@ -107,16 +107,8 @@ fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
     }
     if let (Some((index, output)), Some(base)) = (blocked.first(), &request.out_link) {
         let link = links::link_name(base, *index, output);
-        // The same words as for the usual path, where `links::check` refuses first.
-        let kind = match std::fs::symlink_metadata(&link) {
-            Ok(meta) if meta.is_dir() => "directory",
-            _ => "file",
-        };
-        return Err(Error::OutLink(format!(
-            "out-link {}: a {kind} is in the way; not replacing it \
-             (remove it or choose another --out-link)",
-            link.display()
-        )));
+        let is_dir = std::fs::symlink_metadata(&link).is_ok_and(|meta| meta.is_dir());
+        return Err(links::in_the_way(&link, is_dir));
     }
     Ok(expected)
 }

@@ -37,10 +37,7 @@ pub fn check(store: &Path, link: &Path) -> Result<()> {
             )),
             Err(e) => refuse(format!("cannot read the existing symlink: {e}")),
         },
-        Ok(meta) => refuse(format!(
-            "a {} is in the way; not replacing it (remove it or choose another --out-link)",
-            if meta.is_dir() { "directory" } else { "file" }
-        )),
+        Ok(meta) => Err(in_the_way(link, meta.is_dir())),
         // Under a file, looking fails with ENOTDIR; the directory check says which file.
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
             check_directory(link).or_else(refuse)
@@ -57,6 +54,16 @@ pub fn check_place(store: &Path, link: &Path) -> Result<()> {
         return refusal(link, IN_STORE.into());
     }
     check_directory(link).or_else(|why| refusal(link, why))
+}
+
+/// The refusal for a file or directory where `link` must go.
+pub fn in_the_way(link: &Path, is_dir: bool) -> Error {
+    let kind = if is_dir { "directory" } else { "file" };
+    Error::OutLink(format!(
+        "out-link {}: a {kind} is in the way; not replacing it \
+         (remove it or choose another --out-link)",
+        link.display()
+    ))
 }
 
 const IN_STORE: &str = "is inside the Nix store, where Nix allows no GC roots";
