@@ -17,7 +17,12 @@ pub struct Output {
 
 /// Parses the ATerm text of a `.drv` and returns its outputs in declared order.
 pub fn parse_outputs(text: &[u8]) -> Result<Vec<Output>, String> {
-    let term = Parser { text, pos: 0 }.derivation()?;
+    let term = Parser {
+        text,
+        pos: 0,
+        depth: 0,
+    }
+    .derivation()?;
     let [
         outputs,
         _input_drvs,
@@ -155,7 +160,13 @@ impl Term {
 struct Parser<'a> {
     text: &'a [u8],
     pos: usize,
+    /// How many lists enclose the term being read.
+    depth: usize,
 }
+
+/// A derivation nests three deep (`Derive([("out",…)],…)`). Past this, the file is not one,
+/// and reading on would only recurse towards a stack overflow.
+const MAX_DEPTH: usize = 16;
 
 impl Parser<'_> {
     fn derivation(mut self) -> Result<Vec<Term>, String> {
@@ -176,22 +187,32 @@ impl Parser<'_> {
         match self.next()? {
             b'"' => self.string().map(Term::String),
             open @ (b'[' | b'(') => {
-                let close = if open == b'[' { b']' } else { b')' };
-                let mut items = Vec::new();
-                if self.peek() == Some(close) {
-                    self.pos += 1;
-                    return Ok(Term::List(items));
+                if self.depth == MAX_DEPTH {
+                    return Err(format!("lists nested too deep at offset {}", self.pos - 1));
                 }
-                loop {
-                    items.push(self.term()?);
-                    match self.next()? {
-                        b',' => {}
-                        c if c == close => return Ok(Term::List(items)),
-                        c => return Err(self.unexpected(c)),
-                    }
-                }
+                self.depth += 1;
+                let list = self.list(if open == b'[' { b']' } else { b')' });
+                self.depth -= 1;
+                list
             }
             c => Err(self.unexpected(c)),
+        }
+    }
+
+    /// The rest of a list, after its opening bracket.
+    fn list(&mut self, close: u8) -> Result<Term, String> {
+        let mut items = Vec::new();
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            return Ok(Term::List(items));
+        }
+        loop {
+            items.push(self.term()?);
+            match self.next()? {
+                b',' => {}
+                c if c == close => return Ok(Term::List(items)),
+                c => return Err(self.unexpected(c)),
+            }
         }
     }
 
@@ -270,6 +291,8 @@ mod tests {
             r#"Derive([],[],[],"s","b",[])"#,
             &format!("{MULTI}x"),
             &MULTI[..MULTI.len() - 1],
+            // Deep enough to overflow the stack if each level recursed.
+            &format!("Derive({}", "[".repeat(1 << 20)),
         ] {
             assert!(parse_outputs(text.as_bytes()).is_err(), "{text:?} accepted");
         }

@@ -20,6 +20,7 @@ pub mod nix;
 pub mod realise;
 pub mod request;
 pub mod signals;
+pub mod startup;
 pub mod stdout;
 pub mod store;
 pub mod worktree;

@@ -27,10 +27,10 @@ extern "C" fn on_signal(signal: i32) {
 /// Async-signal-safe: one atomic load and one kill(2).
 fn forward(signal: i32) {
     let child = CHILD.load(Ordering::SeqCst);
-    if child > 0 {
-        if let Ok(signal) = Signal::try_from(signal) {
-            let _ = signal::kill(Pid::from_raw(child), signal);
-        }
+    if child > 0
+        && let Ok(signal) = Signal::try_from(signal)
+    {
+        let _ = signal::kill(Pid::from_raw(child), signal);
     }
 }
 
@@ -60,11 +60,11 @@ impl Forwarding {
                 let old = unsafe { signal::sigaction(signal, &action) };
                 // A signal ignored when we started (`nohup`, a background job) stays
                 // ignored, as it is for Nix, which inherits that: it must not cancel.
-                if let Ok(old) = old {
-                    if matches!(old.handler(), SigHandler::SigIgn) {
-                        // SAFETY: restores the disposition we found.
-                        let _ = unsafe { signal::sigaction(signal, &old) };
-                    }
+                if let Ok(old) = old
+                    && matches!(old.handler(), SigHandler::SigIgn)
+                {
+                    // SAFETY: restores the disposition we found.
+                    let _ = unsafe { signal::sigaction(signal, &old) };
                 }
             }
         });

@@ -8,20 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
 
-/// Runs before `main`, because Rust's start-up puts /dev/null on a closed stdout, after
-/// which our output would vanish without an error.
-#[used]
-#[unsafe(link_section = ".init_array")]
-static CHECK_STDOUT_AT_START: extern "C" fn() = {
-    extern "C" fn check() {
-        // The raw descriptor, not `std::io::stdout()`: the standard library is not set up
-        // yet, and a closed descriptor cannot be borrowed.
-        // SAFETY: F_GETFD only reads the descriptor's flags, for any value of it.
-        let closed = unsafe { nix::libc::fcntl(1, nix::libc::F_GETFD) } == -1;
-        CLOSED_AT_START.store(closed, Ordering::Relaxed);
-    }
-    check
-};
+/// Called by `crate::startup`, which puts /dev/null in its place: our output would vanish
+/// there without an error.
+pub(crate) fn closed_at_start() {
+    CLOSED_AT_START.store(true, Ordering::Relaxed);
+}
 
 /// Fails up front, before building, if the store paths could not be printed.
 pub fn check_open() -> Result<()> {

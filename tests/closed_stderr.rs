@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 /// A stderr for the run: a pipe whose reading end is already closed.
@@ -61,4 +62,31 @@ fn failures_keep_their_status_without_a_stderr() {
     ] {
         run_without_stderr(depot.command().args(args)).fails_with(status);
     }
+}
+
+/// Started with stdin and stderr closed (`<&- 2>&-`, not a broken pipe), we open /dev/null
+/// on them as Rust's start-up would, so that no file or pipe opened later takes their
+/// numbers; Nix and the program `--exec` runs find them open.
+#[test]
+fn closed_stdin_and_stderr_are_opened_on_dev_null() {
+    let depot = Depot::empty();
+    depot.write(
+        "default.nix",
+        r#"{ }: { fds = derivation {
+            name = "fds-@nonce@"; builder = "/bin/sh"; system = builtins.currentSystem;
+            args = [ "-c" "printf '#!/bin/sh\n/bin/readlink /proc/$$/fd/0 /proc/$$/fd/2\n' > $out; /bin/chmod +x $out" ]; }; }"#,
+    );
+    let mut command = depot.command();
+    command.args(["-A", "fds", "--exec"]);
+    // SAFETY: close(2) is async-signal-safe and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            nix::libc::close(0);
+            nix::libc::close(2);
+            Ok(())
+        });
+    }
+    let run = Run::new(&mut command);
+    run.success();
+    assert_eq!(run.stdout(), "/dev/null\n/dev/null\n", "{}", run.explain());
 }
