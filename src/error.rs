@@ -4,7 +4,6 @@
 //! implementation.
 
 use std::fmt;
-use std::process::ExitStatus;
 
 /// How a child process ended, as the exit status a shell would report for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,18 +22,6 @@ impl Status {
         match self {
             Status::Code(code) => code,
             Status::Signal(signal) => 128 + signal,
-        }
-    }
-}
-
-impl From<ExitStatus> for Status {
-    fn from(status: ExitStatus) -> Self {
-        use std::os::unix::process::ExitStatusExt;
-        match (status.code(), status.signal()) {
-            (Some(code), _) => Status::Code(code),
-            (None, Some(signal)) => Status::Signal(signal),
-            // A stopped or continued child is never reaped by `wait`; treat it as a failure.
-            (None, None) => Status::Code(1),
         }
     }
 }

@@ -3,21 +3,21 @@
 //! Nix's stdout is captured (it carries the paths we verify); its stderr, the build log, goes
 //! straight to ours so it streams live. Only when the evaluation must report back to us is
 //! stderr read, alongside stdout, and even then every byte but our own report line is
-//! passed on as soon as it arrives.
+//! passed on as soon as it arrives. How the process is started is in `spawn`.
 
 use crate::error::{Error, Result, Status};
 use crate::signals::Forwarding;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
-use std::process::{ChildStderr, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod spawn;
 
 /// Nix prints one path per output; anything near this size is not that.
 const STDOUT_LIMIT: u64 = 1 << 20;
@@ -103,37 +103,16 @@ impl NixCommand {
             let _ = writeln!(io::stderr(), "$ {}", self.display());
         }
         Forwarding::install();
-        let mut command = Command::new(self.program);
-        command
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(if self.watch_report {
-                Stdio::piped()
-            } else {
-                Stdio::inherit()
-            });
-        let parent = nix::unistd::getpid();
-        // SAFETY: the closure makes only async-signal-safe calls (prctl, getppid) and does
-        // not allocate, as is required between fork and exec.
-        unsafe {
-            command.pre_exec(move || stop_with_parent(parent));
-        }
-        let mut child = command.spawn().map_err(|e| self.spawn_error(e))?;
-        let forwarding = Forwarding::to(child.id());
+        let child = spawn::spawn(self.program, &self.args, self.watch_report)
+            .map_err(|e| self.spawn_error(e))?;
+        let forwarding = Forwarding::to(child.pid.as_raw() as u32);
 
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let collected = collect(
-            pid,
-            child.stdout.take(),
-            child.stderr.take(),
-            self.watch_report,
-        );
+        let collected = collect(child.pid, child.stdout, child.stderr, self.watch_report);
         // Nix has exited (waited for here should reading have failed) but is not yet
         // reaped, so its pid cannot have been reused: only now may signals stop going to it.
-        let _ = has_exited(pid, WaitPidFlag::empty());
+        let _ = has_exited(child.pid, WaitPidFlag::empty());
         drop(forwarding);
-        let status = child.wait();
+        let status = reap(child.pid);
 
         if let Some(signal) = crate::signals::received() {
             return Err(Error::Cancelled(signal));
@@ -142,7 +121,7 @@ impl NixCommand {
         let collected = collected
             .map_err(|e| Error::io(format!("reading the output of {}", self.program), e))?;
         Ok(Finished {
-            status: status.into(),
+            status,
             stdout: collected.stdout,
             report: collected.report,
         })
@@ -171,19 +150,6 @@ impl NixCommand {
     }
 }
 
-/// Runs in the child between fork and exec: Nix gets SIGTERM if we die without passing a
-/// signal on (SIGKILL), so that it stops its builders instead of building for nobody.
-/// The kernel sends it when the thread that started Nix ends: that is the main thread,
-/// which ends only with the process.
-fn stop_with_parent(parent: nix::unistd::Pid) -> io::Result<()> {
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)?;
-    // We may have died before the line above took effect, and then no signal will come.
-    if nix::unistd::getppid() != parent {
-        return Err(io::Error::from(nix::errno::Errno::ESRCH));
-    }
-    Ok(())
-}
-
 /// What Nix printed, read while it ran.
 struct Collected {
     /// `None` if Nix printed more than `STDOUT_LIMIT`.
@@ -199,11 +165,11 @@ struct Collected {
 /// exiting is still in the pipes then, and is read without waiting for more.
 fn collect(
     pid: nix::unistd::Pid,
-    stdout: Option<ChildStdout>,
-    stderr: Option<ChildStderr>,
+    stdout: OwnedFd,
+    stderr: Option<OwnedFd>,
     watch_report: bool,
 ) -> io::Result<Collected> {
-    let mut stdout = stdout.map(Pipe::new).transpose()?;
+    let mut stdout = Some(Pipe::new(stdout)?);
     let mut stderr = stderr.map(Pipe::new).transpose()?;
     let mut kept = Vec::new();
     let mut overflow = false;
@@ -276,6 +242,20 @@ fn collect(
         stdout: (!overflow).then_some(kept),
         report: filter.report,
     })
+}
+
+/// Reaps Nix, once it has exited, for its status.
+fn reap(pid: nix::unistd::Pid) -> io::Result<Status> {
+    loop {
+        return match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => Ok(Status::Code(code)),
+            Ok(WaitStatus::Signaled(_, signal, _)) => Ok(Status::Signal(signal as i32)),
+            // Stopped or continued: not waited for without WUNTRACED; a failure if seen.
+            Ok(_) => Ok(Status::Code(1)),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => Err(e.into()),
+        };
+    }
 }
 
 /// Whether Nix has exited, leaving it unreaped (`WNOWAIT`) so that its pid stays ours.

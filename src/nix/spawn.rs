@@ -1,0 +1,158 @@
+//! Starting the Nix process: as `posix_spawn` does, plus a parent-death signal.
+//!
+//! The child shares our memory until it calls exec (`CLONE_VM | CLONE_VFORK`), so nothing
+//! of ours is copied for it. `std::process::Command` does the same, but only without a
+//! `pre_exec` hook, and the parent-death signal needs one; with the hook it forks, which
+//! copied our page tables and cost our process a tenth of its CPU per run (BENCHMARKS.md).
+//!
+//! Between clone and exec the child runs on its own small stack, in our memory, with all
+//! signals blocked: it makes system calls only, and allocates nothing.
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::mman::{MapFlags, ProtFlags};
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+use std::ffi::{CString, OsString, c_char};
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// A started Nix: stdin is /dev/null, stdout a pipe, stderr a pipe or ours.
+pub struct Child {
+    pub pid: Pid,
+    pub stdout: OwnedFd,
+    pub stderr: Option<OwnedFd>,
+}
+
+/// Room for the child's few frames and for `execvp`, which builds each candidate path on
+/// the stack. Mapped, not allocated, so only the pages it touches are ever made.
+const STACK: usize = 256 * 1024;
+
+/// Signals with a handler of ours (`crate::signals`); the child puts them back to the
+/// default before it may receive one, as a handler run there would act in our memory.
+const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+/// Starts `program` (looked up on PATH) with `args`. Nix gets SIGTERM should we die without
+/// passing a signal on (SIGKILL), so that it stops its builders instead of building for
+/// nobody; the kernel sends it when the thread that started Nix ends, which is the main
+/// thread, so only when the process does.
+pub fn spawn(program: &str, args: &[OsString], pipe_stderr: bool) -> io::Result<Child> {
+    let c_string = |bytes: &[u8]| {
+        CString::new(bytes).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an argument contains a NUL byte",
+            )
+        })
+    };
+    let program = c_string(program.as_bytes())?;
+    let args = args
+        .iter()
+        .map(|arg| c_string(arg.as_bytes()))
+        .collect::<io::Result<Vec<_>>>()?;
+    let argv: Vec<*const c_char> = std::iter::once(program.as_ptr())
+        .chain(args.iter().map(|arg| arg.as_ptr()))
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+
+    let null = nix::fcntl::open(
+        "/dev/null",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let (stdout, stdout_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let (stderr, stderr_end) = match pipe_stderr {
+        true => nix::unistd::pipe2(OFlag::O_CLOEXEC).map(|(r, w)| (Some(r), Some(w)))?,
+        false => (None, None),
+    };
+    let parent = nix::unistd::getpid();
+    // What failed in the child, as an errno; the child writes it before it exits, and we
+    // read it only after, so ordering is given by the vfork.
+    let failure = AtomicI32::new(0);
+
+    let mut in_child = || -> isize {
+        let result = (|| -> nix::Result<()> {
+            let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+            for signal in HANDLED {
+                // SAFETY: queries, then sets the default: no handler of ours runs here.
+                let old = unsafe { signal::sigaction(signal, &default) }?;
+                if matches!(old.handler(), SigHandler::SigIgn) {
+                    // Ignored when we started: it stays ignored for Nix (`crate::signals`).
+                    // SAFETY: as above.
+                    unsafe { signal::sigaction(signal, &old) }?;
+                }
+            }
+            // We ignore SIGPIPE (`crate::startup`); Nix should not inherit that.
+            // SAFETY: as above.
+            unsafe { signal::sigaction(Signal::SIGPIPE, &default) }?;
+            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+            // We may have died before the line above took effect, and then none will come.
+            if nix::unistd::getppid() != parent {
+                return Err(Errno::ESRCH);
+            }
+            nix::unistd::dup2_stdin(&null)?;
+            nix::unistd::dup2_stdout(&stdout_end)?;
+            if let Some(end) = &stderr_end {
+                nix::unistd::dup2_stderr(end)?;
+            }
+            // As std does for what it starts: no signal blocked.
+            signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+            // SAFETY: `argv` is a NULL-terminated array of C strings that outlive the call.
+            unsafe { nix::libc::execvp(program.as_ptr(), argv.as_ptr()) };
+            Err(Errno::last())
+        })();
+        if let Err(errno) = result {
+            failure.store(errno as i32, Ordering::Relaxed);
+        }
+        127
+    };
+
+    let size = NonZeroUsize::new(STACK).expect("the stack size is not zero");
+    // SAFETY: a fresh private mapping, ours alone until unmapped below.
+    let stack = unsafe {
+        nix::sys::mman::mmap_anonymous(
+            None,
+            size,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_PRIVATE | MapFlags::MAP_STACK,
+        )
+    }?;
+    let mut blocked = SigSet::empty();
+    signal::sigprocmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut blocked),
+    )?;
+    // SAFETY: the child runs `in_child` on `stack` until exec, makes only system calls
+    // there, allocates nothing, and receives no signal before its handlers are the
+    // default; CLONE_VFORK suspends us until then, so no memory is touched by both.
+    let started = unsafe {
+        nix::sched::clone(
+            Box::new(&mut in_child),
+            std::slice::from_raw_parts_mut(stack.as_ptr().cast::<u8>(), STACK),
+            CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
+            Some(Signal::SIGCHLD as i32),
+        )
+    };
+    let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None);
+    // SAFETY: the child has exec'd or exited, so nothing runs on the stack any more.
+    let _ = unsafe { nix::sys::mman::munmap(stack, STACK) };
+    let pid = started?;
+
+    match failure.load(Ordering::Relaxed) {
+        0 => Ok(Child {
+            pid,
+            stdout,
+            stderr,
+        }),
+        errno => {
+            let _ = nix::sys::wait::waitpid(pid, None);
+            Err(io::Error::from_raw_os_error(errno))
+        }
+    }
+}
