@@ -43,7 +43,7 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
         request.log_groups,
         &format!("Re-evaluating {}", what.join(", ")),
     );
-    let finished = command.run(request.verbose)?;
+    let finished = command.run(request.verbose, || ())?;
 
     // Checked even when Nix failed, so that a drift warning explains a failed build.
     let expected = finished

@@ -88,12 +88,8 @@ fn build(request: &Request) -> Result<Option<Vec<Built>>> {
             links::check(&request.store, link)?;
         }
         // git runs while Nix builds.
-        let git = if request.dry_run {
-            None
-        } else {
-            worktree::Check::start(planned)
-        };
-        match realise::realise(request, recorded)? {
+        let mut git = None;
+        match realise::realise(request, recorded, || git = worktree::Check::start(planned))? {
             Outcome::Built(built) => return Ok(Some(finish(built, git))),
             Outcome::DryRun => return Ok(None),
             Outcome::Vanished(drvs) => gone = drvs,

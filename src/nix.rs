@@ -8,8 +8,9 @@
 use crate::error::{Error, Result, Status};
 use crate::signals::Forwarding;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
+use nix::sys::wait::WaitPidFlag;
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
@@ -92,9 +93,10 @@ impl NixCommand {
             .join(" ")
     }
 
-    /// Runs the command to completion. A signal to us is forwarded to Nix and reported as
-    /// `Error::Cancelled` once Nix has exited; any other status is left to the caller.
-    pub fn run(&self, verbose: bool) -> Result<Finished> {
+    /// Runs the command to completion, calling `started` as soon as Nix has started. A
+    /// signal to us is forwarded to Nix and reported as `Error::Cancelled` once Nix has
+    /// exited; any other status is left to the caller.
+    pub fn run(&self, verbose: bool, started: impl FnOnce()) -> Result<Finished> {
         if let Some(signal) = crate::signals::received() {
             return Err(Error::Cancelled(signal));
         }
@@ -106,6 +108,7 @@ impl NixCommand {
         let child = spawn::spawn(self.program, &self.args, self.watch_report)
             .map_err(|e| self.spawn_error(e))?;
         let forwarding = Forwarding::to(child.pid.as_raw() as u32);
+        started();
 
         let collected = collect(child.pid, child.stdout, child.stderr, self.watch_report);
         // Nix has exited (waited for here should reading have failed) but is not yet
@@ -245,31 +248,44 @@ fn collect(
 }
 
 /// Reaps Nix, once it has exited, for its status.
+///
+/// This and `has_exited` call libc's wait functions, not the nix crate's: those fail on a
+/// real-time signal (SIGRTMIN+N), which they cannot name, and the status would be lost.
 fn reap(pid: nix::unistd::Pid) -> io::Result<Status> {
-    loop {
-        return match waitpid(pid, None) {
-            Ok(WaitStatus::Exited(_, code)) => Ok(Status::Code(code)),
-            Ok(WaitStatus::Signaled(_, signal, _)) => Ok(Status::Signal(signal as i32)),
-            // Stopped or continued: not waited for without WUNTRACED; a failure if seen.
-            Ok(_) => Ok(Status::Code(1)),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => Err(e.into()),
-        };
+    let mut status = 0;
+    // SAFETY: waitpid writes only `status`.
+    while unsafe { libc::waitpid(pid.as_raw(), &mut status, 0) } == -1 {
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
     }
+    Ok(if libc::WIFEXITED(status) {
+        Status::Code(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        Status::Signal(libc::WTERMSIG(status))
+    } else {
+        // Stopped or continued: not reported without WUNTRACED; a failure if ever seen.
+        Status::Code(1)
+    })
 }
 
 /// Whether Nix has exited, leaving it unreaped (`WNOWAIT`) so that its pid stays ours.
 /// Without `WNOHANG`, waits for it to.
 fn has_exited(pid: nix::unistd::Pid, flags: WaitPidFlag) -> io::Result<bool> {
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | flags;
     loop {
-        match waitid(
-            Id::Pid(pid),
-            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | flags,
-        ) {
-            Ok(WaitStatus::StillAlive) => return Ok(false),
-            Ok(_) => return Ok(true),
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
+        // SAFETY: all zeros is a valid siginfo_t, and waitid writes only `info`.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let id = pid.as_raw() as libc::id_t;
+        if unsafe { libc::waitid(libc::P_PID, id, &mut info, flags.bits()) } == 0 {
+            // With WNOHANG and Nix still running, waitid returns with no pid filled in.
+            // SAFETY: waitid filled `info` for SIGCHLD, whose fields include the pid.
+            return Ok(unsafe { info.si_pid() } != 0);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
         }
     }
 }

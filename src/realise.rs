@@ -18,8 +18,13 @@ pub enum Outcome {
 }
 
 /// Realises every target in one `nix-store --realise`, so Nix builds them in parallel.
-/// Each target holds a recorded `.drv` and the outputs to build.
-pub fn realise(request: &Request, targets: Vec<Expected>) -> Result<Outcome> {
+/// Each target holds a recorded `.drv` and the outputs to build. `started` is called once
+/// Nix runs.
+pub fn realise(
+    request: &Request,
+    targets: Vec<Expected>,
+    started: impl FnOnce(),
+) -> Result<Outcome> {
     let mut command = NixCommand::new("nix-store");
     command.arg("--realise");
     command.args(targets.iter().map(|t| {
@@ -45,7 +50,7 @@ pub fn realise(request: &Request, targets: Vec<Expected>) -> Result<Outcome> {
         request.log_groups,
         &format!("Realising {}", what.join(", ")),
     );
-    let finished = command.run(request.verbose)?;
+    let finished = command.run(request.verbose, started)?;
 
     if !finished.status.success() {
         let vanished: Vec<PathBuf> = targets

@@ -1,43 +1,47 @@
 //! A clean work tree: an out-link inside a git work tree that git does not ignore would make
-//! a later "is the tree clean?" check fail, so we warn once. git runs while Nix builds, so
-//! the check costs no time.
+//! a later "is the tree clean?" check fail, so we warn once. On the usual path git is
+//! started once Nix has been, and runs while Nix builds, so the check costs no time.
 
 use crate::log;
-use std::io::{Read, Write};
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread::JoinHandle;
+use std::process::{Child, Command, Stdio};
 
 pub struct Check {
-    /// What `git check-ignore` printed, or `None` if git could not tell.
-    git: JoinHandle<Option<Vec<u8>>>,
+    git: Child,
     links: Vec<PathBuf>,
     top: PathBuf,
 }
 
 impl Check {
-    /// Starts `git check-ignore` on `links` if they lie in a git work tree. They all share
-    /// one directory (`LINK`, `LINK-dev`, `LINK-2`, …). git is started from a thread: a
-    /// spawn blocks its caller until git's execve is done, which would hold up Nix's start.
+    /// Starts `git check-ignore` on `links` if they lie in a git work tree (`None` if not, or
+    /// if git cannot be started). They all share
+    /// one directory (`LINK`, `LINK-dev`, `LINK-2`, …). Starting git blocks us until its
+    /// execve is done, about a millisecond: call this once Nix runs, not before.
     pub fn start(links: Vec<PathBuf>) -> Option<Check> {
-        let dir = links.first()?.parent()?.to_path_buf();
+        let dir = links.first()?.parent()?;
         let top = dir
             .ancestors()
             .find(|d| d.join(".git").exists())?
             .to_path_buf();
-        let mut input = Vec::new();
-        for link in &links {
-            input.extend_from_slice(link.as_os_str().as_bytes());
-            input.push(0);
-        }
-        let git = std::thread::spawn(move || check_ignore(&dir, &input));
+        let git = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["check-ignore", "-z", "--stdin"])
+            .stdin(listing(&links)?)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
         Some(Check { git, links, top })
     }
 
     /// Warns about the links git does not ignore. Says nothing if git could not tell.
     pub fn finish(self) {
-        let Some(ignored) = self.git.join().ok().flatten() else {
+        let Some(ignored) = ignored(self.git) else {
             return;
         };
         let ignored: Vec<&[u8]> = ignored.split(|b| *b == 0).collect();
@@ -59,25 +63,30 @@ impl Check {
     }
 }
 
-/// The NUL-separated paths of `input` that git ignores, or `None` if git could not tell.
-fn check_ignore(dir: &Path, input: &[u8]) -> Option<Vec<u8>> {
-    let mut git = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["check-ignore", "-z", "--stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    // Closing stdin (by dropping it) tells git the list is complete.
-    let written = git.stdin.take()?.write_all(input);
+/// `links` NUL-separated, in a file in memory for git's stdin. A file, not a pipe, so that
+/// no write of ours waits for git, however many links there are; and git can print its
+/// answer into its pipe while we wait for Nix. `None` if it cannot be made.
+fn listing(links: &[PathBuf]) -> Option<File> {
+    let name = c"nix-buildkite-build-links";
+    let mut file = File::from(memfd_create(name, MFdFlags::MFD_CLOEXEC).ok()?);
+    let mut text = Vec::new();
+    for link in links {
+        text.extend_from_slice(link.as_os_str().as_bytes());
+        text.push(0);
+    }
+    file.write_all(&text).ok()?;
+    file.seek(SeekFrom::Start(0)).ok()?;
+    Some(file)
+}
+
+/// The NUL-separated links that git ignores, or `None` if git could not tell.
+fn ignored(mut git: Child) -> Option<Vec<u8>> {
     let mut ignored = Vec::new();
     let read = git.stdout.take()?.read_to_end(&mut ignored);
     // check-ignore exits 0 if some path is ignored, 1 if none is, 128 on error.
     let status = git.wait().ok()?.code();
-    match (written, read, status) {
-        (Ok(()), Ok(_), Some(0 | 1)) => Some(ignored),
+    match (read, status) {
+        (Ok(_), Some(0 | 1)) => Some(ignored),
         _ => None,
     }
 }

@@ -86,6 +86,32 @@ fn nix_killed_by_a_signal_exits_128_plus_n() {
     );
 }
 
+/// Real-time signals too, which the nix crate's wait functions cannot name.
+#[test]
+fn nix_killed_by_a_real_time_signal_exits_128_plus_n() {
+    let depot = Depot::new();
+    let drv = depot.instantiate("slow");
+    let child = depot
+        .command()
+        .args([os("--drv-path"), drv.into()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let nix_store = wait_for_child_named(child.id(), "nix-store");
+    let signal = nix::libc::SIGRTMIN() + 3;
+    // SAFETY: kill(2) touches no memory of ours.
+    assert_eq!(unsafe { nix::libc::kill(nix_store as i32, signal) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128 + signal), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains(&format!("nix-store failed with signal {signal}")),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_missing_nix_exits_127_with_a_sentence() {
     let depot = Depot::new();

@@ -337,3 +337,34 @@ fn nix_build_dying_of_a_signal_exits_128_plus_n_and_prints_nothing() {
         .fails_with(128 + 6)
         .error_mentions("nix-build failed with signal 6 (SIGABRT)");
 }
+
+/// A FAKE nix-build that is a script without `#!`, which is run through /bin/sh as a shell
+/// would run it, given 60,000 arguments: starting it copies every argument pointer onto
+/// the stack we give the new process, which must have room for them.
+#[test]
+fn a_nix_build_without_a_shebang_starts_with_60000_arguments() {
+    use std::os::unix::fs::PermissionsExt;
+    let depot = Depot::new();
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("nix-build");
+    std::fs::write(
+        &fake,
+        "# FAKE nix-build, without #!\necho \"$#\" >&2\nexit 42\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut args = vec![os("-A"), os("hello")];
+    for i in 0..20_000 {
+        args.extend([os("--arg"), os(&format!("a{i}")), os("1")]);
+    }
+    let run = Run::new(depot.command().args(args).env("PATH", dir.path()));
+    run.fails_with(42);
+    let counted: usize = run
+        .stderr()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .parse()
+        .unwrap_or(0);
+    assert!(counted > 60_000, "{}", run.explain());
+}

@@ -6,20 +6,23 @@
 //! copied our page tables and cost our process a tenth of its CPU per run (BENCHMARKS.md).
 //!
 //! Between clone and exec the child runs on its own small stack, in our memory, with all
-//! signals blocked: it makes system calls only, and allocates nothing.
+//! signals blocked: it makes system calls only, and allocates nothing. Keep it so: an
+//! allocation, a panic or a formatted message there would act on memory we share.
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
+use nix::libc;
 use nix::sched::CloneFlags;
 use nix::sys::mman::{MapFlags, ProtFlags};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
-use std::ffi::{CString, OsString, c_char};
+use std::ffi::{CString, OsString, c_char, c_void};
 use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// A started Nix: stdin is /dev/null, stdout a pipe, stderr a pipe or ours.
@@ -29,9 +32,63 @@ pub struct Child {
     pub stderr: Option<OwnedFd>,
 }
 
-/// Room for the child's few frames and for `execvp`, which builds each candidate path on
-/// the stack. Mapped, not allocated, so only the pages it touches are ever made.
-const STACK: usize = 256 * 1024;
+/// The child's stack: mapped, not allocated, so only the pages it touches are ever made,
+/// above a guard page that may not be touched, so that overflowing the stack faults
+/// instead of writing over whatever of ours lies below. Unmapped when dropped.
+struct Stack {
+    mapping: NonNull<c_void>,
+    size: usize,
+    page: usize,
+}
+
+impl Stack {
+    /// Room for the child's few frames and for `execvp`, which builds each candidate path
+    /// on the stack, and to run a program without `#!` through /bin/sh copies the argument
+    /// pointers there too; so the stack grows with them, as glibc sizes posix_spawn's.
+    fn new(args: usize) -> io::Result<Stack> {
+        // SAFETY: sysconf only reads a system setting.
+        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+            size if size > 0 => size as usize,
+            _ => 4096,
+        };
+        let wanted = 64 * 1024 + (args + 2) * size_of::<*const c_char>();
+        let size = page + wanted.div_ceil(page) * page;
+        // SAFETY: a fresh private mapping, ours alone.
+        let mapping = unsafe {
+            nix::sys::mman::mmap_anonymous(
+                None,
+                NonZeroUsize::new(size).expect("a stack has pages"),
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_PRIVATE | MapFlags::MAP_STACK,
+            )
+        }?;
+        let stack = Stack {
+            mapping,
+            size,
+            page,
+        };
+        // SAFETY: the lowest page of the mapping just made, which nothing uses.
+        unsafe { nix::sys::mman::mprotect(mapping, page, ProtFlags::PROT_NONE) }?;
+        Ok(stack)
+    }
+
+    /// The part above the guard page.
+    fn usable(&mut self) -> &mut [u8] {
+        // SAFETY: the mapping is `size` bytes, readable and writable above its first page,
+        // and borrowed mutably with `self`.
+        unsafe {
+            let above = self.mapping.as_ptr().cast::<u8>().add(self.page);
+            std::slice::from_raw_parts_mut(above, self.size - self.page)
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: unmaps our own mapping, once nothing runs on it.
+        let _ = unsafe { nix::sys::mman::munmap(self.mapping, self.size) };
+    }
+}
 
 /// Signals with a handler of ours (`crate::signals`); the child puts them back to the
 /// default before it may receive one, as a handler run there would act in our memory.
@@ -103,7 +160,7 @@ pub fn spawn(program: &str, args: &[OsString], pipe_stderr: bool) -> io::Result<
             // As std does for what it starts: no signal blocked.
             signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
             // SAFETY: `argv` is a NULL-terminated array of C strings that outlive the call.
-            unsafe { nix::libc::execvp(program.as_ptr(), argv.as_ptr()) };
+            unsafe { libc::execvp(program.as_ptr(), argv.as_ptr()) };
             Err(Errno::last())
         })();
         if let Err(errno) = result {
@@ -112,16 +169,7 @@ pub fn spawn(program: &str, args: &[OsString], pipe_stderr: bool) -> io::Result<
         127
     };
 
-    let size = NonZeroUsize::new(STACK).expect("the stack size is not zero");
-    // SAFETY: a fresh private mapping, ours alone until unmapped below.
-    let stack = unsafe {
-        nix::sys::mman::mmap_anonymous(
-            None,
-            size,
-            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-            MapFlags::MAP_PRIVATE | MapFlags::MAP_STACK,
-        )
-    }?;
+    let mut stack = Stack::new(argv.len())?;
     let mut blocked = SigSet::empty();
     signal::sigprocmask(
         SigmaskHow::SIG_SETMASK,
@@ -134,14 +182,14 @@ pub fn spawn(program: &str, args: &[OsString], pipe_stderr: bool) -> io::Result<
     let started = unsafe {
         nix::sched::clone(
             Box::new(&mut in_child),
-            std::slice::from_raw_parts_mut(stack.as_ptr().cast::<u8>(), STACK),
+            stack.usable(),
             CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
             Some(Signal::SIGCHLD as i32),
         )
     };
     let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None);
-    // SAFETY: the child has exec'd or exited, so nothing runs on the stack any more.
-    let _ = unsafe { nix::sys::mman::munmap(stack, STACK) };
+    // The child has exec'd or exited, so nothing runs on the stack any more.
+    drop(stack);
     let pid = started?;
 
     match failure.load(Ordering::Relaxed) {
