@@ -4,7 +4,7 @@
 //! The flow, one module per step: `cli` arguments → `request` (checked targets, from the
 //! command line or a `drvmap`) → `realise` the recorded `.drv`s, or `evaluate` the attribute
 //! paths → `built` (what Nix made, verified) → `stdout` (paths or JSON) or `exec`.
-//! `nix` is the one place that runs Nix.
+//! `nix` is the one place that runs Nix. `startup` is what runs before any of it.
 
 pub mod attr;
 pub mod built;
