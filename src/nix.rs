@@ -111,9 +111,12 @@ impl NixCommand {
         started();
 
         let collected = collect(child.pid, child.stdout, child.stderr, self.watch_report);
-        // Nix has exited (waited for here should reading have failed) but is not yet
-        // reaped, so its pid cannot have been reused: only now may signals stop going to it.
-        let _ = has_exited(child.pid, WaitPidFlag::empty());
+        // Nix has exited (`collect` returns only then; waited for here if reading failed)
+        // but is not yet reaped, so its pid cannot have been reused: only now may signals
+        // stop going to it.
+        if collected.is_err() {
+            let _ = has_exited(child.pid, WaitPidFlag::empty());
+        }
         drop(forwarding);
         let status = reap(child.pid);
 

@@ -8,7 +8,8 @@ use nix::unistd::Pid;
 use std::sync::Once;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-const FORWARDED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+/// The signals we handle; `crate::nix` resets them to the default in the Nix it starts.
+pub(crate) const FORWARDED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
 /// The Nix process signals go to, or 0 when none runs.
 static CHILD: AtomicI32 = AtomicI32::new(0);

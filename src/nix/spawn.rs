@@ -90,10 +90,6 @@ impl Drop for Stack {
     }
 }
 
-/// Signals with a handler of ours (`crate::signals`); the child puts them back to the
-/// default before it may receive one, as a handler run there would act in our memory.
-const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
-
 /// Starts `program` (looked up on PATH) with `args`. Nix gets SIGTERM should we die without
 /// passing a signal on (SIGKILL), so that it stops its builders instead of building for
 /// nobody; the kernel sends it when the thread that started Nix ends, which is the main
@@ -135,7 +131,9 @@ pub fn spawn(program: &str, args: &[OsString], pipe_stderr: bool) -> io::Result<
     let mut in_child = || -> isize {
         let result = (|| -> nix::Result<()> {
             let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-            for signal in HANDLED {
+            // Our handlers go back to the default before a signal can arrive here, as a
+            // handler run in the child would act in our memory.
+            for signal in crate::signals::FORWARDED {
                 // SAFETY: queries, then sets the default: no handler of ours runs here.
                 let old = unsafe { signal::sigaction(signal, &default) }?;
                 if matches!(old.handler(), SigHandler::SigIgn) {
