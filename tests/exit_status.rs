@@ -63,8 +63,9 @@ fn an_attribute_that_does_not_evaluate_shows_nix_error_and_exits_1() {
         .stderr_contains("notADerivation is not a derivation");
 }
 
-#[test]
-fn nix_killed_by_a_signal_exits_128_plus_n() {
+/// Realises a slow build, sends `signal` to its nix-store once that runs, and returns our
+/// exit status and stderr, having checked that nothing reached stdout.
+fn kill_nix_store_while_realising(signal: i32) -> (Option<i32>, String) {
     let depot = Depot::new();
     let drv = depot.instantiate("slow");
     let child = depot
@@ -75,11 +76,19 @@ fn nix_killed_by_a_signal_exits_128_plus_n() {
         .spawn()
         .unwrap();
     let nix_store = wait_for_child_named(child.id(), "nix-store");
-    kill(nix_store, nix::sys::signal::Signal::SIGKILL);
+    // libc's kill, not the nix crate's, whose Signal cannot name a real-time signal.
+    // SAFETY: kill(2) touches no memory of ours.
+    assert_eq!(unsafe { nix::libc::kill(nix_store as i32, signal) }, 0);
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(128 + 9), "{stderr}");
-    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.stdout.is_empty(), "{stderr}");
+    (out.status.code(), stderr)
+}
+
+#[test]
+fn nix_killed_by_a_signal_exits_128_plus_n() {
+    let (code, stderr) = kill_nix_store_while_realising(nix::libc::SIGKILL);
+    assert_eq!(code, Some(128 + 9), "{stderr}");
     assert!(
         stderr.contains("nix-store failed with signal 9 (SIGKILL)"),
         "{stderr}"
@@ -89,23 +98,9 @@ fn nix_killed_by_a_signal_exits_128_plus_n() {
 /// Real-time signals too, which the nix crate's wait functions cannot name.
 #[test]
 fn nix_killed_by_a_real_time_signal_exits_128_plus_n() {
-    let depot = Depot::new();
-    let drv = depot.instantiate("slow");
-    let child = depot
-        .command()
-        .args([os("--drv-path"), drv.into()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let nix_store = wait_for_child_named(child.id(), "nix-store");
     let signal = nix::libc::SIGRTMIN() + 3;
-    // SAFETY: kill(2) touches no memory of ours.
-    assert_eq!(unsafe { nix::libc::kill(nix_store as i32, signal) }, 0);
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(128 + signal), "{stderr}");
-    assert!(out.stdout.is_empty());
+    let (code, stderr) = kill_nix_store_while_realising(signal);
+    assert_eq!(code, Some(128 + signal), "{stderr}");
     assert!(
         stderr.contains(&format!("nix-store failed with signal {signal}")),
         "{stderr}"

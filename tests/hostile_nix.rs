@@ -343,21 +343,16 @@ fn nix_build_dying_of_a_signal_exits_128_plus_n_and_prints_nothing() {
 /// the stack we give the new process, which must have room for them.
 #[test]
 fn a_nix_build_without_a_shebang_starts_with_60000_arguments() {
-    use std::os::unix::fs::PermissionsExt;
     let depot = Depot::new();
-    let dir = tempfile::tempdir().unwrap();
-    let fake = dir.path().join("nix-build");
-    std::fs::write(
-        &fake,
+    let fake = Fake::with_text(
+        "nix-build",
         "# FAKE nix-build, without #!\necho \"$#\" >&2\nexit 42\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let mut args = vec![os("-A"), os("hello")];
     for i in 0..20_000 {
         args.extend([os("--arg"), os(&format!("a{i}")), os("1")]);
     }
-    let run = Run::new(depot.command().args(args).env("PATH", dir.path()));
+    let run = Run::new(depot.command().args(args).env("PATH", &fake.path));
     run.fails_with(42);
     let counted: usize = run
         .stderr()

@@ -349,26 +349,30 @@ pub struct Fake {
 
 impl Fake {
     pub fn new(program: &str, script: &str) -> Self {
-        use std::os::unix::fs::PermissionsExt;
         let real = Command::new("sh")
             .args(["-c", &format!("command -v {program}")])
             .output()
             .expect("cannot run sh");
         let real = String::from_utf8(real.stdout).unwrap();
         assert!(!real.trim().is_empty(), "{program} is not on PATH");
+        Fake::with_text(
+            program,
+            &format!(
+                "#!/bin/sh\n# FAKE {program}, injecting a fault.\nREAL={}\n{script}\n",
+                real.trim()
+            ),
+        )
+    }
+
+    /// A FAKE `program` whose file holds exactly `text`: no `#!` is added.
+    pub fn with_text(program: &str, text: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::Builder::new()
             .prefix("nbb-fake-")
             .tempdir()
             .unwrap();
         let fake = dir.path().join(program);
-        std::fs::write(
-            &fake,
-            format!(
-                "#!/bin/sh\n# FAKE {program}, injecting a fault.\nREAL={}\n{script}\n",
-                real.trim()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&fake, text).unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut path = dir.path().as_os_str().to_owned();
         path.push(":");
