@@ -4,7 +4,8 @@
 //! The flow, one module per step: `cli` arguments → `request` (checked targets, from the
 //! command line or a `drvmap`) → `realise` the recorded `.drv`s, or `evaluate` the attribute
 //! paths → `built` (what Nix made, verified) → `stdout` (paths or JSON) or `exec`.
-//! `nix` is the one place that runs Nix. `startup` is what runs before any of it.
+//! `nix` is the one place that runs Nix; `spawn` starts the processes we run (Nix, and git
+//! for `worktree`). `startup` is what runs before any of it.
 
 pub mod attr;
 pub mod built;
@@ -20,6 +21,7 @@ pub mod nix;
 pub mod realise;
 pub mod request;
 pub mod signals;
+pub mod spawn;
 pub mod startup;
 pub mod stdout;
 pub mod store;

@@ -3,12 +3,13 @@
 //! Nix's stdout is captured (it carries the paths we verify); its stderr, the build log, goes
 //! straight to ours so it streams live. Only when the evaluation must report back to us is
 //! stderr read, alongside stdout, and even then every byte but our own report line is
-//! passed on as soon as it arrives. How the process is started is in `spawn`.
+//! passed on as soon as it arrives. How the process is started and reaped is in
+//! `crate::spawn`.
 
 use crate::error::{Error, Result, Status};
 use crate::signals::Forwarding;
+use crate::spawn;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::WaitPidFlag;
 use std::borrow::Cow;
@@ -17,8 +18,6 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
-
-mod spawn;
 
 /// Nix prints one path per output; anything near this size is not that.
 const STDOUT_LIMIT: u64 = 1 << 20;
@@ -105,7 +104,11 @@ impl NixCommand {
             let _ = writeln!(io::stderr(), "$ {}", self.display());
         }
         Forwarding::install();
-        let child = spawn::spawn(self.program, &self.args, self.watch_report)
+        let stderr = match self.watch_report {
+            true => spawn::Stderr::Pipe,
+            false => spawn::Stderr::Ours,
+        };
+        let child = spawn::spawn(self.program, &self.args, None, stderr)
             .map_err(|e| self.spawn_error(e))?;
         let forwarding = Forwarding::to(child.pid.as_raw() as u32);
         started();
@@ -115,10 +118,10 @@ impl NixCommand {
         // but is not yet reaped, so its pid cannot have been reused: only now may signals
         // stop going to it.
         if collected.is_err() {
-            let _ = has_exited(child.pid, WaitPidFlag::empty());
+            let _ = spawn::has_exited(child.pid, WaitPidFlag::empty());
         }
         drop(forwarding);
-        let status = reap(child.pid);
+        let status = spawn::reap(child.pid);
 
         if let Some(signal) = crate::signals::received() {
             return Err(Error::Cancelled(signal));
@@ -204,7 +207,7 @@ fn collect(
         }
         if fds.is_empty() {
             // Nix closed its end of the pipes, which it does on the way out.
-            has_exited(pid, WaitPidFlag::empty())?;
+            spawn::has_exited(pid, WaitPidFlag::empty())?;
             break;
         }
         // A signal interrupting the wait is forwarded by the handler and needs nothing here.
@@ -229,7 +232,7 @@ fn collect(
         }
         if ready == 0 || checked.elapsed() >= EXIT_CHECK {
             checked = Instant::now();
-            if has_exited(pid, WaitPidFlag::WNOHANG)? {
+            if spawn::has_exited(pid, WaitPidFlag::WNOHANG)? {
                 break;
             }
         }
@@ -248,49 +251,6 @@ fn collect(
         stdout: (!overflow).then_some(kept),
         report: filter.report,
     })
-}
-
-/// Reaps Nix, once it has exited, for its status.
-///
-/// This and `has_exited` call libc's wait functions, not the nix crate's: those fail on a
-/// real-time signal (SIGRTMIN+N), which they cannot name, and the status would be lost.
-fn reap(pid: nix::unistd::Pid) -> io::Result<Status> {
-    let mut status = 0;
-    // SAFETY: waitpid writes only `status`.
-    while unsafe { libc::waitpid(pid.as_raw(), &mut status, 0) } == -1 {
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-    Ok(if libc::WIFEXITED(status) {
-        Status::Code(libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        Status::Signal(libc::WTERMSIG(status))
-    } else {
-        // Stopped or continued: not reported without WUNTRACED; a failure if ever seen.
-        Status::Code(1)
-    })
-}
-
-/// Whether Nix has exited, leaving it unreaped (`WNOWAIT`) so that its pid stays ours.
-/// Without `WNOHANG`, waits for it to.
-fn has_exited(pid: nix::unistd::Pid, flags: WaitPidFlag) -> io::Result<bool> {
-    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | flags;
-    loop {
-        // SAFETY: all zeros is a valid siginfo_t, and waitid writes only `info`.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let id = pid.as_raw() as libc::id_t;
-        if unsafe { libc::waitid(libc::P_PID, id, &mut info, flags.bits()) } == 0 {
-            // With WNOHANG and Nix still running, waitid returns with no pid filled in.
-            // SAFETY: waitid filled `info` for SIGCHLD, whose fields include the pid.
-            return Ok(unsafe { info.si_pid() } != 0);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
 }
 
 /// Our end of one of Nix's output pipes, read without blocking.

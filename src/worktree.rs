@@ -2,13 +2,16 @@
 //! a later "is the tree clean?" check fail, so we warn once. On the usual path git is
 //! started once Nix has been, and runs while Nix builds, so the check costs no time.
 
+use crate::error::Status;
 use crate::log;
+use crate::spawn::{self, Child};
 use nix::sys::memfd::{MFdFlags, memfd_create};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 pub struct Check {
     git: Child,
@@ -18,24 +21,22 @@ pub struct Check {
 
 impl Check {
     /// Starts `git check-ignore` on `links` if they lie in a git work tree (`None` if not, or
-    /// if git cannot be started). They all share
-    /// one directory (`LINK`, `LINK-dev`, `LINK-2`, …). Starting git blocks us until its
-    /// execve is done, about a millisecond: call this once Nix runs, not before.
+    /// if git cannot be started). They all share one directory (`LINK`, `LINK-dev`,
+    /// `LINK-2`, …). Starting git blocks us until its execve is done, about a millisecond:
+    /// call this once Nix runs, not before.
     pub fn start(links: Vec<PathBuf>) -> Option<Check> {
         let dir = links.first()?.parent()?;
         let top = dir
             .ancestors()
             .find(|d| d.join(".git").exists())?
             .to_path_buf();
-        let git = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["check-ignore", "-z", "--stdin"])
-            .stdin(listing(&links)?)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
+        let args = ["-C".as_ref(), dir.as_os_str()]
+            .into_iter()
+            .chain(["check-ignore", "-z", "--stdin"].map(OsStr::new))
+            .map(OsStr::to_owned)
+            .collect::<Vec<_>>();
+        let stdin = listing(&links)?;
+        let git = spawn::spawn("git", &args, Some(&stdin), spawn::Stderr::Null).ok()?;
         Some(Check { git, links, top })
     }
 
@@ -66,7 +67,7 @@ impl Check {
 /// `links` NUL-separated, in a file in memory for git's stdin. A file, not a pipe, so that
 /// no write of ours waits for git, however many links there are; and git can print its
 /// answer into its pipe while we wait for Nix. `None` if it cannot be made.
-fn listing(links: &[PathBuf]) -> Option<File> {
+fn listing(links: &[PathBuf]) -> Option<OwnedFd> {
     let name = c"nix-buildkite-build-links";
     let mut file = File::from(memfd_create(name, MFdFlags::MFD_CLOEXEC).ok()?);
     let mut text = Vec::new();
@@ -76,17 +77,16 @@ fn listing(links: &[PathBuf]) -> Option<File> {
     }
     file.write_all(&text).ok()?;
     file.seek(SeekFrom::Start(0)).ok()?;
-    Some(file)
+    Some(file.into())
 }
 
 /// The NUL-separated links that git ignores, or `None` if git could not tell.
-fn ignored(mut git: Child) -> Option<Vec<u8>> {
+fn ignored(git: Child) -> Option<Vec<u8>> {
     let mut ignored = Vec::new();
-    let read = git.stdout.take()?.read_to_end(&mut ignored);
+    let read = File::from(git.stdout).read_to_end(&mut ignored);
     // check-ignore exits 0 if some path is ignored, 1 if none is, 128 on error.
-    let status = git.wait().ok()?.code();
-    match (read, status) {
-        (Ok(_), Some(0 | 1)) => Some(ignored),
+    match (read, spawn::reap(git.pid)) {
+        (Ok(_), Ok(Status::Code(0 | 1))) => Some(ignored),
         _ => None,
     }
 }

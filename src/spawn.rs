@@ -1,4 +1,5 @@
-//! Starting the Nix process: as `posix_spawn` does, plus a parent-death signal.
+//! Starting and reaping our child processes, Nix and git: as `posix_spawn` does, plus a
+//! parent-death signal.
 //!
 //! The child shares our memory until it calls exec (`CLONE_VM | CLONE_VFORK`), so nothing
 //! of ours is copied for it. `std::process::Command` does the same, but only without a
@@ -9,6 +10,7 @@
 //! signals blocked: it makes system calls only, and allocates nothing. Keep it so: an
 //! allocation, a panic or a formatted message there would act on memory we share.
 
+use crate::error::Status;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::libc;
@@ -16,6 +18,7 @@ use nix::sched::CloneFlags;
 use nix::sys::mman::{MapFlags, ProtFlags};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::Mode;
+use nix::sys::wait::WaitPidFlag;
 use nix::unistd::Pid;
 use std::ffi::{CString, OsString, c_char, c_void};
 use std::io;
@@ -25,7 +28,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-/// A started Nix: stdin is /dev/null, stdout a pipe, stderr a pipe or ours.
+/// A started child: stdout is a pipe, stdin and stderr as asked.
 pub struct Child {
     pub pid: Pid,
     pub stdout: OwnedFd,
@@ -90,11 +93,27 @@ impl Drop for Stack {
     }
 }
 
-/// Starts `program` (looked up on PATH) with `args`. Nix gets SIGTERM should we die without
-/// passing a signal on (SIGKILL), so that it stops its builders instead of building for
-/// nobody; the kernel sends it when the thread that started Nix ends, which is the main
-/// thread, so only when the process does.
-pub fn spawn(program: &str, args: &[OsString], pipe_stderr: bool) -> io::Result<Child> {
+/// Where the child's stderr goes.
+#[derive(Clone, Copy)]
+pub enum Stderr {
+    /// To ours, so that Nix's build log streams live.
+    Ours,
+    /// To a pipe, returned in `Child::stderr`.
+    Pipe,
+    /// To /dev/null.
+    Null,
+}
+
+/// Starts `program` (looked up on PATH) with `args`, reading `stdin` (or /dev/null). The child gets SIGTERM should we die
+/// without passing a signal on (SIGKILL), so that Nix stops its builders instead of
+/// building for nobody; the kernel sends it when the thread that started the child ends,
+/// which is the main thread, so only when the process does.
+pub fn spawn(
+    program: &str,
+    args: &[OsString],
+    stdin: Option<&OwnedFd>,
+    stderr: Stderr,
+) -> io::Result<Child> {
     let c_string = |bytes: &[u8]| {
         CString::new(bytes).map_err(|_| {
             io::Error::new(
@@ -113,15 +132,16 @@ pub fn spawn(program: &str, args: &[OsString], pipe_stderr: bool) -> io::Result<
         .chain(std::iter::once(std::ptr::null()))
         .collect();
 
-    let null = nix::fcntl::open(
-        "/dev/null",
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
+    let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())?;
     let (stdout, stdout_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    let (stderr, stderr_end) = match pipe_stderr {
-        true => nix::unistd::pipe2(OFlag::O_CLOEXEC).map(|(r, w)| (Some(r), Some(w)))?,
-        false => (None, None),
+    let (stderr_pipe, stderr_end) = match stderr {
+        Stderr::Pipe => nix::unistd::pipe2(OFlag::O_CLOEXEC).map(|(r, w)| (Some(r), Some(w)))?,
+        Stderr::Ours | Stderr::Null => (None, None),
+    };
+    let stderr_to = match stderr {
+        Stderr::Ours => None,
+        Stderr::Pipe => stderr_end.as_ref(),
+        Stderr::Null => Some(&null),
     };
     let parent = nix::unistd::getpid();
     // What failed in the child, as an errno; the child writes it before it exits, and we
@@ -142,7 +162,7 @@ pub fn spawn(program: &str, args: &[OsString], pipe_stderr: bool) -> io::Result<
                     unsafe { signal::sigaction(signal, &old) }?;
                 }
             }
-            // We ignore SIGPIPE (`crate::startup`); Nix should not inherit that.
+            // We ignore SIGPIPE (`crate::startup`); the child should not inherit that.
             // SAFETY: as above.
             unsafe { signal::sigaction(Signal::SIGPIPE, &default) }?;
             nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
@@ -150,10 +170,10 @@ pub fn spawn(program: &str, args: &[OsString], pipe_stderr: bool) -> io::Result<
             if nix::unistd::getppid() != parent {
                 return Err(Errno::ESRCH);
             }
-            nix::unistd::dup2_stdin(&null)?;
+            nix::unistd::dup2_stdin(stdin.unwrap_or(&null))?;
             nix::unistd::dup2_stdout(&stdout_end)?;
-            if let Some(end) = &stderr_end {
-                nix::unistd::dup2_stderr(end)?;
+            if let Some(fd) = stderr_to {
+                nix::unistd::dup2_stderr(fd)?;
             }
             // As std does for what it starts: no signal blocked.
             signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
@@ -194,11 +214,54 @@ pub fn spawn(program: &str, args: &[OsString], pipe_stderr: bool) -> io::Result<
         0 => Ok(Child {
             pid,
             stdout,
-            stderr,
+            stderr: stderr_pipe,
         }),
         errno => {
             let _ = nix::sys::wait::waitpid(pid, None);
             Err(io::Error::from_raw_os_error(errno))
+        }
+    }
+}
+
+/// Reaps a child, once it has exited, for its status.
+///
+/// This and `has_exited` call libc's wait functions, not the nix crate's: those fail on a
+/// real-time signal (SIGRTMIN+N), which they cannot name, and the status would be lost.
+pub fn reap(pid: Pid) -> io::Result<Status> {
+    let mut status = 0;
+    // SAFETY: waitpid writes only `status`.
+    while unsafe { libc::waitpid(pid.as_raw(), &mut status, 0) } == -1 {
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    Ok(if libc::WIFEXITED(status) {
+        Status::Code(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        Status::Signal(libc::WTERMSIG(status))
+    } else {
+        // Stopped or continued: not reported without WUNTRACED; a failure if ever seen.
+        Status::Code(1)
+    })
+}
+
+/// Whether a child has exited, leaving it unreaped (`WNOWAIT`) so that its pid stays ours.
+/// Without `WNOHANG`, waits for it to.
+pub fn has_exited(pid: Pid, flags: WaitPidFlag) -> io::Result<bool> {
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | flags;
+    loop {
+        // SAFETY: all zeros is a valid siginfo_t, and waitid writes only `info`.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let id = pid.as_raw() as libc::id_t;
+        if unsafe { libc::waitid(libc::P_PID, id, &mut info, flags.bits()) } == 0 {
+            // With WNOHANG and the child still running, waitid returns with no pid filled in.
+            // SAFETY: waitid filled `info` for SIGCHLD, whose fields include the pid.
+            return Ok(unsafe { info.si_pid() } != 0);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
         }
     }
 }
