@@ -2,8 +2,7 @@
 // it we need.
 #![no_main]
 
-use clap::Parser;
-use nix_buildkite_build::{Args, startup};
+use nix_buildkite_build::{cli, startup};
 use std::ffi::{c_char, c_int};
 use std::io::Write;
 
@@ -11,7 +10,7 @@ use std::io::Write;
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     // SAFETY: these are the arguments the C runtime passed.
     let args = unsafe { startup::start(argc, argv) };
-    match nix_buildkite_build::run(Args::parse_from(args)) {
+    match nix_buildkite_build::run(cli::parse(args)) {
         Ok(()) => 0,
         Err(err) => {
             // Not `eprintln!`, which panics on a stderr whose reader went away, and would
