@@ -27,6 +27,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// A started child: stdout is a pipe, stdin and stderr as asked.
 pub struct Child {
@@ -44,18 +45,33 @@ struct Stack {
     page: usize,
 }
 
+/// The last child's stack, kept for the next child rather than unmapped: unmapping costs a
+/// TLB shootdown on every CPU the child ran on, about a twentieth of our process's CPU
+/// (BENCHMARKS.md). The kernel frees it with the rest of our memory when we exit.
+static STACK: Mutex<Option<Stack>> = Mutex::new(None);
+
+// SAFETY: a `Stack` is memory of ours, which any thread may use.
+unsafe impl Send for Stack {}
+
 impl Stack {
     /// Room for the child's few frames and for `execvp`, which builds each candidate path
     /// on the stack, and to run a program without `#!` through /bin/sh copies the argument
     /// pointers there too; so the stack grows with them, as glibc sizes posix_spawn's.
+    fn room(args: usize) -> usize {
+        64 * 1024 + (args + 2) * size_of::<*const c_char>()
+    }
+
+    fn fits(&self, args: usize) -> bool {
+        self.size - self.page >= Stack::room(args)
+    }
+
     fn new(args: usize) -> io::Result<Stack> {
         // SAFETY: sysconf only reads a system setting.
         let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
             size if size > 0 => size as usize,
             _ => 4096,
         };
-        let wanted = 64 * 1024 + (args + 2) * size_of::<*const c_char>();
-        let size = page + wanted.div_ceil(page) * page;
+        let size = page + Stack::room(args).div_ceil(page) * page;
         // SAFETY: a fresh private mapping, ours alone.
         let mapping = unsafe {
             nix::sys::mman::mmap_anonymous(
@@ -187,7 +203,11 @@ pub fn spawn(
         127
     };
 
-    let mut stack = Stack::new(argv.len())?;
+    let mut kept = STACK.lock().unwrap_or_else(PoisonError::into_inner);
+    let stack = match &mut *kept {
+        Some(stack) if stack.fits(argv.len()) => stack,
+        slot => slot.insert(Stack::new(argv.len())?),
+    };
     let mut blocked = SigSet::empty();
     signal::sigprocmask(
         SigmaskHow::SIG_SETMASK,
@@ -207,7 +227,7 @@ pub fn spawn(
     };
     let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None);
     // The child has exec'd or exited, so nothing runs on the stack any more.
-    drop(stack);
+    drop(kept);
     let pid = started?;
 
     match failure.load(Ordering::Relaxed) {
