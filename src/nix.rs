@@ -180,16 +180,6 @@ fn collect(
 ) -> io::Result<Collected> {
     let mut stdout = Some(Pipe::new(stdout)?);
     let mut stderr = stderr.map(Pipe::new).transpose()?;
-    // Nix prints its paths just before it exits: waking for them and then again for its
-    // exit cost our process a second wake-up (BENCHMARKS.md). So while only stdout is read,
-    // we wake for its end alone, its pipe made big enough for any list of paths, and read
-    // it on the timeouts too, should Nix print more. If it cannot be made so, we wake for
-    // what Nix prints.
-    let for_end_only = stderr.is_none() && stdout.as_ref().is_some_and(|p| p.hold(STDOUT_LIMIT));
-    let stdout_wakes = match for_end_only {
-        true => PollFlags::empty(),
-        false => PollFlags::POLLIN,
-    };
     let mut kept = Vec::new();
     let mut overflow = false;
     let mut on_stdout = |chunk: &[u8]| {
@@ -211,8 +201,7 @@ fn collect(
         let mut which = Vec::with_capacity(2);
         for (index, pipe) in pipes.iter().enumerate() {
             if let Some(pipe) = pipe.as_ref().filter(|p| p.open) {
-                let wakes = [stdout_wakes, PollFlags::POLLIN][index];
-                fds.push(PollFd::new(pipe.fd.as_fd(), wakes));
+                fds.push(PollFd::new(pipe.fd.as_fd(), PollFlags::POLLIN));
                 which.push(index);
             }
         }
@@ -227,20 +216,17 @@ fn collect(
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         };
-        // A pipe that hung up will get nothing more: read it to the end.
-        let readable: Vec<(usize, bool)> = fds
+        let readable: Vec<usize> = fds
             .iter()
             .zip(which)
-            .filter_map(|(fd, index)| {
-                let events = fd.revents().filter(|r| !r.is_empty())?;
-                Some((index, events.contains(PollFlags::POLLHUP)))
-            })
+            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, index)| index)
             .collect();
         drop(fds);
-        for (index, hung_up) in readable {
+        for index in readable {
             match (index, &mut stdout, &mut stderr) {
-                (0, Some(pipe), _) => pipe.drain(hung_up, &mut on_stdout)?,
-                (1, _, Some(pipe)) => pipe.drain(hung_up, &mut on_stderr)?,
+                (0, Some(pipe), _) => pipe.drain(false, &mut on_stdout)?,
+                (1, _, Some(pipe)) => pipe.drain(false, &mut on_stderr)?,
                 _ => {}
             }
         }
@@ -248,9 +234,6 @@ fn collect(
             checked = Instant::now();
             if spawn::has_exited(pid, WaitPidFlag::WNOHANG)? {
                 break;
-            }
-            if let Some(pipe) = &mut stdout {
-                pipe.drain(false, &mut on_stdout)?;
             }
         }
     }
@@ -282,12 +265,6 @@ impl Pipe {
         let flags = OFlag::from_bits_retain(fcntl(&fd, FcntlArg::F_GETFL)?);
         fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
         Ok(Pipe { fd, open: true })
-    }
-
-    /// Makes the pipe hold `bytes` unread; false if it cannot be made to.
-    fn hold(&self, bytes: u64) -> bool {
-        let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
-        fcntl(&self.fd, FcntlArg::F_SETPIPE_SZ(bytes)).is_ok()
     }
 
     /// Passes on what can be read now: up to a short read, which says the pipe is empty for
