@@ -45,9 +45,10 @@ struct Stack {
     page: usize,
 }
 
-/// The last child's stack, kept for the next child rather than unmapped: unmapping costs a
-/// TLB shootdown on every CPU the child ran on, about a twentieth of our process's CPU
-/// (BENCHMARKS.md). The kernel frees it with the rest of our memory when we exit.
+/// The last child's stack, kept for the next child rather than unmapped: unmapping it costs
+/// a TLB shootdown on every CPU the child ran on, and a new one for git would fault in its
+/// pages again; together a tenth of our process's CPU (BENCHMARKS.md). The kernel frees it
+/// with the rest of our memory when we exit.
 static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 
 // SAFETY: a `Stack` is memory of ours, which any thread may use.
