@@ -1,6 +1,7 @@
 //! A clean work tree: an out-link inside a git work tree that git does not ignore would make
 //! a later "is the tree clean?" check fail, so we warn once. On the usual path git is
-//! started once Nix has been, and runs while Nix builds, so the check costs no time.
+//! started once Nix has been, and runs while Nix builds, so the check costs no wall time
+//! (and us about 0.16 ms of CPU, to start git: BENCHMARKS.md).
 
 use crate::error::Status;
 use crate::log;
