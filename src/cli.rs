@@ -316,12 +316,9 @@ mod tests {
                 words.extend(exec);
             }
             let args = command(words);
-            // clap refuses an empty path, and so does `generated`, leaving it to clap to say.
-            let expected = match drv.is_empty() || link.is_empty() {
-                true => None,
-                false => clap(&args),
-            };
-            prop_assert!(expected.is_some() || drv.is_empty() || link.is_empty());
+            // clap refuses exactly an empty path; `generated` leaves that to clap to say.
+            let expected = clap(&args);
+            prop_assert_eq!(expected.is_none(), drv.is_empty() || link.is_empty());
             prop_assert_eq!(generated(&args).map(|a| format!("{a:?}")), expected);
         }
     }

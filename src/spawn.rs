@@ -121,10 +121,10 @@ pub enum Stderr {
     Null,
 }
 
-/// Starts `program` (looked up on PATH) with `args`, reading `stdin` (or /dev/null). The child gets SIGTERM should we die
-/// without passing a signal on (SIGKILL), so that Nix stops its builders instead of
-/// building for nobody; the kernel sends it when the thread that started the child ends,
-/// which is the main thread, so only when the process does.
+/// Starts `program` (looked up on PATH) with `args`, reading `stdin` (or /dev/null). The
+/// child gets SIGTERM should we die without passing a signal on (SIGKILL), so that Nix stops
+/// its builders instead of building for nobody; the kernel sends it when the thread that
+/// started the child ends, which is the main thread, so only when the process does.
 pub fn spawn(
     program: &str,
     args: &[OsString],

@@ -7,7 +7,7 @@ use crate::error::Status;
 use crate::log;
 use crate::spawn::{self, Child};
 use nix::sys::memfd::{MFdFlags, memfd_create};
-use std::ffi::OsStr;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
@@ -31,11 +31,13 @@ impl Check {
             .ancestors()
             .find(|d| d.join(".git").exists())?
             .to_path_buf();
-        let args = ["-C".as_ref(), dir.as_os_str()]
-            .into_iter()
-            .chain(["check-ignore", "-z", "--stdin"].map(OsStr::new))
-            .map(OsStr::to_owned)
-            .collect::<Vec<_>>();
+        let args: [OsString; 5] = [
+            "-C".into(),
+            dir.into(),
+            "check-ignore".into(),
+            "-z".into(),
+            "--stdin".into(),
+        ];
         let stdin = listing(&links)?;
         let git = spawn::spawn("git", &args, Some(&stdin), spawn::Stderr::Null).ok()?;
         Some(Check { git, links, top })
