@@ -21,7 +21,7 @@ let
           (builtins.stringLength path) path;
         top = builtins.head (builtins.split "/" relative);
       in
-      builtins.elem top [ "Cargo.toml" "Cargo.lock" "src" ];
+      builtins.elem top [ "Cargo.toml" "Cargo.lock" "src" "build.rs" "hot-text.ld" ];
   };
 
   package = rustPlatform.buildRustPackage {
