@@ -4,26 +4,36 @@
 //! (BENCHMARKS.md, change 7).
 //!
 //! Only for the static glibc build that `.cargo/config.toml` asks for, whose glibc code the
-//! script places too; default.nix's dynamic build is left as nixpkgs links it.
-//! `NBB_HOT_TEXT=0` leaves it out, for a linker without linker scripts (mold) or to measure.
+//! script places too; default.nix's dynamic build is left as nixpkgs links it. Left out with
+//! `NBB_HOT_TEXT=0`, and for gold and mold, which cannot `INSERT` sections.
 
 fn main() {
     println!("cargo::rerun-if-changed=hot-text.ld");
     println!("cargo::rerun-if-env-changed=NBB_HOT_TEXT");
-    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
-    let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
-    let wanted = std::env::var_os("NBB_HOT_TEXT").is_none_or(|v| v != "0");
-    if wanted && os == "linux" && env == "gnu" && features.split(',').any(|f| f == "crt-static") {
-        let root = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it");
-        let script = std::path::Path::new(&root).join("hot-text.ld");
-        if !script.exists() {
-            // So that scripts/hot-text can build the binary it traces to write it.
-            println!("cargo::warning=no hot-text.ld: run scripts/hot-text to write it");
-            return;
+    let var = |name| std::env::var(name).unwrap_or_default();
+    let static_glibc = var("CARGO_CFG_TARGET_OS") == "linux"
+        && var("CARGO_CFG_TARGET_ENV") == "gnu"
+        && var("CARGO_CFG_TARGET_FEATURE")
+            .split(',')
+            .any(|f| f == "crt-static");
+    let other_linker = ["-fuse-ld=gold", "-fuse-ld=mold"]
+        .iter()
+        .any(|ld| var("CARGO_ENCODED_RUSTFLAGS").contains(ld));
+    if !static_glibc || other_linker || var("NBB_HOT_TEXT") == "0" {
+        return;
+    }
+    let root = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it");
+    let script = std::path::Path::new(&root).join("hot-text.ld");
+    match script.to_str() {
+        // So that scripts/hot-text can build the binary it traces to write it.
+        _ if !script.exists() => {
+            println!("cargo::warning=no hot-text.ld: run scripts/hot-text to write it")
         }
         // Two words, `-T` and the path, so that no comma in the path can split it (`-Wl,`).
-        println!("cargo::rustc-link-arg-bins=-T");
-        println!("cargo::rustc-link-arg-bins={}", script.display());
+        Some(path) => {
+            println!("cargo::rustc-link-arg-bins=-T");
+            println!("cargo::rustc-link-arg-bins={path}");
+        }
+        None => println!("cargo::warning=hot-text.ld left out: its path is not UTF-8"),
     }
 }
