@@ -16,9 +16,13 @@ fn main() {
         && var("CARGO_CFG_TARGET_FEATURE")
             .split(',')
             .any(|f| f == "crt-static");
-    let other_linker = ["-fuse-ld=gold", "-fuse-ld=mold"]
-        .iter()
-        .any(|ld| var("CARGO_ENCODED_RUSTFLAGS").contains(ld));
+    // `-C link-arg=-fuse-ld=gold`, or with clang a path such as `-fuse-ld=/usr/bin/mold`.
+    let flags = var("CARGO_ENCODED_RUSTFLAGS");
+    let other_linker = flags.split('\x1f').any(|flag| {
+        flag.split_once("-fuse-ld=")
+            .map(|(_, ld)| ld.rsplit('/').next().unwrap_or(ld))
+            .is_some_and(|ld| ld.contains("gold") || ld.contains("mold"))
+    });
     if !static_glibc || other_linker || var("NBB_HOT_TEXT") == "0" {
         return;
     }
