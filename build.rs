@@ -28,11 +28,12 @@ fn main() {
     }
     let root = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it");
     let script = std::path::Path::new(&root).join("hot-text.ld");
-    match script.to_str() {
+    if !script.exists() {
         // So that scripts/hot-text can build the binary it traces to write it.
-        _ if !script.exists() => {
-            println!("cargo::warning=no hot-text.ld: run scripts/hot-text to write it")
-        }
+        println!("cargo::warning=no hot-text.ld: run scripts/hot-text to write it");
+        return;
+    }
+    match script.to_str() {
         // Two words, `-T` and the path, so that no comma in the path can split it (`-Wl,`).
         Some(path) => {
             println!("cargo::rustc-link-arg-bins=-T");

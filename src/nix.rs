@@ -104,9 +104,10 @@ impl NixCommand {
             let _ = writeln!(io::stderr(), "$ {}", self.display());
         }
         Forwarding::install();
-        let stderr = match self.watch_report {
-            true => spawn::Stderr::Pipe,
-            false => spawn::Stderr::Ours,
+        let stderr = if self.watch_report {
+            spawn::Stderr::Pipe
+        } else {
+            spawn::Stderr::Ours
         };
         let child = spawn::spawn(self.program, &self.args, None, stderr)
             .map_err(|e| self.spawn_error(e))?;
