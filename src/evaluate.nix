@@ -13,9 +13,20 @@
 { root, targets, outputs ? null, strict ? false, outLink ? null }:
 args:
 let
-  # As nix-build does: call the root with the arguments if it is a function.
-  imported = import root;
-  rootValue = if builtins.isFunction imported then imported args else imported;
+  # The root called as nix-build calls it (Nix's autoCallFunction): a function taking an
+  # attribute set gets the --arg/--argstr arguments it declares, or all of them if it has
+  # `...` (Nix 2.4 and later; 2.3 passes only the declared ones even then); a set with
+  # `__functor` is called through it; anything else is used as it is.
+  autoCall = f:
+    if builtins.isAttrs f && f ? __functor then autoCall (f.__functor f)
+    else if !(builtins.isFunction f) || !(shows "<attrspat" f) then f
+    else f (if passesAll f then args else builtins.intersectAttrs (builtins.functionArgs f) args);
+  # functionArgs cannot tell `{ }:` from `x:`, nor whether there is `...`; the function's
+  # XML form, which every Nix version prints the same, tells both.
+  shows = text: f: builtins.length (builtins.split text (builtins.toXML f)) > 1;
+  passesAll = f: builtins.compareVersions builtins.nixVersion "2.4" >= 0
+    && shows "ellipsis=\"1\"" f;
+  rootValue = autoCall (import root);
 
   select = target:
     builtins.foldl'

@@ -120,7 +120,7 @@ fn expression(request: &Request) -> Result<OsString> {
         Some(path) => string(path.as_os_str().as_bytes()),
         None => b"null".to_vec(),
     };
-    let mut expr = b"{ ... }@args: (\n".to_vec();
+    let mut expr = b"let nixBuildkiteBuild = (\n".to_vec();
     expr.extend_from_slice(PRELUDE);
     expr.extend_from_slice(b") {\n  root = /. + ");
     expr.extend(string(request.root.as_os_str().as_bytes()));
@@ -155,8 +155,56 @@ fn expression(request: &Request) -> Result<OsString> {
     expr.extend_from_slice(if request.strict { b"true" } else { b"false" });
     expr.extend_from_slice(b";\n  outLink = ");
     expr.extend(path_or_null(request.out_link.as_ref()));
-    expr.extend_from_slice(b";\n} args\n");
+    expr.extend_from_slice(b";\n};\nin { ");
+    // Nix 2.3 passes a function only the --arg/--argstr arguments it declares by name, even
+    // when it has `...` (2.4 and later pass all): so the wrapper declares each one that can
+    // be declared. The prelude is bound outside their scope, where no argument can shadow
+    // `builtins` or anything else it uses.
+    for name in declarable(&request.root_args) {
+        expr.extend_from_slice(name);
+        expr.extend_from_slice(b" ? null, ");
+    }
+    expr.extend_from_slice(
+        b"... }@nixBuildkiteBuildArgs: nixBuildkiteBuild nixBuildkiteBuildArgs\n",
+    );
     Ok(OsString::from_vec(expr))
+}
+
+/// The names of the `--arg`/`--argstr` arguments (`root_args` is `FLAG NAME VALUE`…) that a
+/// function can declare, once each: Nix identifiers, but not keywords nor the wrapper's own
+/// names. No function can declare the others, so Nix 2.3 passes them to none, the root
+/// included.
+fn declarable(root_args: &[OsString]) -> Vec<&[u8]> {
+    const RESERVED: &[&[u8]] = &[
+        b"if",
+        b"then",
+        b"else",
+        b"assert",
+        b"with",
+        b"let",
+        b"in",
+        b"rec",
+        b"inherit",
+        b"or",
+        b"__curPos",
+        b"nixBuildkiteBuild",
+        b"nixBuildkiteBuildArgs",
+    ];
+    let identifier = |name: &[u8]| {
+        name.first()
+            .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+            && name
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"_'-".contains(b))
+    };
+    let mut names: Vec<&[u8]> = Vec::new();
+    for name in root_args.chunks(3).filter_map(|arg| arg.get(1)) {
+        let name = name.as_bytes();
+        if identifier(name) && !RESERVED.contains(&name) && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 fn report_error(why: &str) -> Error {
