@@ -6,7 +6,7 @@
 //! Names given to Nix never contain NUL: argv cannot carry it, and neither can a Nix string.
 
 mod common;
-use common::NIX_CONFIG;
+use common::nix_config;
 use nix_buildkite_build::attr::{AttrPath, nix_string};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -163,7 +163,7 @@ fn the_fuzz_corpus_round_trips() {
 /// indices of the cases that differ, or Nix's error if a literal broke out of its string
 /// or interpolated.
 fn nix_disagreements(cases: &[(Vec<u8>, Vec<Vec<u8>>)]) -> Result<Vec<usize>, String> {
-    let mut expr = b"{ ... }@v: builtins.filter (i: i != null) [\n".to_vec();
+    let mut expr = b"builtins.filter (i: i != null) [\n".to_vec();
     let mut args: Vec<OsString> = vec!["--eval".into(), "--strict".into(), "--json".into()];
     let mut arg = 0;
     for (index, (literal, values)) in cases.iter().enumerate() {
@@ -179,10 +179,14 @@ fn nix_disagreements(cases: &[(Vec<u8>, Vec<Vec<u8>>)]) -> Result<Vec<usize>, St
         expr.extend_from_slice(format!(" ] then null else {index})\n").as_bytes());
     }
     expr.extend_from_slice(b"]\n");
-    args.extend(["-E".into(), OsString::from_vec(expr)]);
+    // Every argument declared: Nix 2.3 passes a function only those it declares, `...` or not.
+    let formals: String = (0..arg).map(|i| format!("v{i}, ")).collect();
+    let mut function = format!("{{ {formals}... }}@v: ").into_bytes();
+    function.extend(expr);
+    args.extend(["-E".into(), OsString::from_vec(function)]);
     let out = Command::new("nix-instantiate")
         .args(&args)
-        .env("NIX_CONFIG", NIX_CONFIG)
+        .env("NIX_CONFIG", nix_config())
         .output()
         .expect("cannot run nix-instantiate (is Nix installed?)");
     if !out.status.success() {

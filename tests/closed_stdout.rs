@@ -145,7 +145,7 @@ fn a_command_substitution_whose_shell_is_killed_exits_7_with_the_build_in_place(
         .arg(BIN)
         .args(&args)
         .current_dir(&depot.dir)
-        .env("NIX_CONFIG", NIX_CONFIG)
+        .env("NIX_CONFIG", nix_config())
         .env("RUST_BACKTRACE", "1")
         .stdout(Stdio::null())
         .spawn()

@@ -25,7 +25,7 @@ fn run(depot: &Depot, args: &[std::ffi::OsString]) -> Run {
         depot
             .command()
             .args(args)
-            .env("NIX_CONFIG", format!("{NIX_CONFIG}{CA_CONFIG}")),
+            .env("NIX_CONFIG", format!("{}{CA_CONFIG}", nix_config())),
     )
 }
 
@@ -37,7 +37,7 @@ fn realise_and_fallback_agree_with_links_and_without() {
             std::process::Command::new("nix-instantiate")
                 .args(["-A", "ca"])
                 .current_dir(&depot.dir)
-                .env("NIX_CONFIG", format!("{NIX_CONFIG}{CA_CONFIG}")),
+                .env("NIX_CONFIG", format!("{}{CA_CONFIG}", nix_config())),
         );
         std::path::PathBuf::from(out.success().stdout().trim())
     };

@@ -83,6 +83,8 @@ fn no_color_is_respected_on_a_terminal() {
         let mut command = Command::new("script");
         command
             .args(["-qec", &format!("{BIN} --help"), "/dev/null"])
+            // A terminal that has colours, whatever this one is (a CI job may have none).
+            .env("TERM", "xterm-256color")
             .env_remove("NO_COLOR");
         if no_color {
             command.env("NO_COLOR", "1");

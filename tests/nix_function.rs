@@ -185,12 +185,14 @@ fn mk_run_command_builds_and_runs_the_step_script_with_quoted_args() {
     evaluated.success().stderr_contains("re-evaluating script");
     assert_eq!(evaluated.stdout(), realised.stdout());
     // A build that fails fails the step, with Nix's status.
+    let fails = depot.instantiate("fails");
     let failing = eval_string(
         package.path(),
         r#"package.mkRunCommand { attrPath = [ "fails" ]; drvPath = drv; outLink = "r"; }"#,
-        &[("drv", depot.instantiate("fails").into())],
+        &[("drv", fails.clone().into())],
     );
-    bash(&depot, &failing).fails_with(100);
+    let nix = depot.bare("nix-store", [os("--realise"), fails.into()]);
+    bash(&depot, &failing).fails_with(nix.code().unwrap());
 }
 
 #[test]

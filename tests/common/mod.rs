@@ -11,8 +11,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_nix-buildkite-build");
 
-/// No binary cache (unreachable here, and slow to fail), no build users (single-user Nix).
-pub const NIX_CONFIG: &str = "substituters =\nbuild-users-group =\n";
+/// The Nix settings the tests' Nix commands get through `NIX_CONFIG`: no binary cache
+/// (unreachable here, and slow to fail), no build users (single-user Nix). `scripts/test-nix`
+/// writes its settings into `nix.conf` instead (Nix 2.3 ignores `NIX_CONFIG`, and a daemon
+/// warns about each setting an untrusted user gives) and says so by setting
+/// `NBB_TEST_NIX_CONFIG`, to what the tests should pass, often nothing.
+pub fn nix_config() -> String {
+    std::env::var("NBB_TEST_NIX_CONFIG")
+        .unwrap_or_else(|_| "substituters =\nbuild-users-group =\n".into())
+}
 
 /// A depot generated for one test, with a nonce no other run shares.
 pub struct Depot {
@@ -87,27 +94,52 @@ impl Depot {
         Run::new(Command::new(BIN).args(args).current_dir(&self.dir))
     }
 
+    /// Runs bare Nix (`program`, e.g. nix-store) in the depot: what the binary must agree
+    /// with. Nix's statuses differ between versions and setups (a failed build exits 100
+    /// single-user, 1 through the daemon), so tests compare with it, not with a number.
+    pub fn bare<I, S>(&self, program: &str, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Run::new(Command::new(program).args(args).current_dir(&self.dir))
+    }
+
     /// A command for the binary in the depot, for tests that need to adjust it.
     pub fn command(&self) -> Command {
         let mut command = Command::new(BIN);
-        command.current_dir(&self.dir).env("NIX_CONFIG", NIX_CONFIG);
+        command
+            .current_dir(&self.dir)
+            .env("NIX_CONFIG", nix_config());
         command
     }
 
-    /// Running processes that build this depot's derivations (their environment names
-    /// an output path, which carries the nonce).
+    /// Running processes that build this depot's derivations: their builders carry
+    /// `BUILDER_MARK` and the nonce in their command line (as `$0` of `sh -c`), and
+    /// whatever they start descends from them. A command line and a parent are public,
+    /// where an environment is not: a daemon's builders run as other users.
     pub fn builders(&self) -> Vec<u32> {
-        let needle = format!("-{}", self.nonce);
-        std::fs::read_dir("/proc")
+        let mark = format!("{BUILDER_MARK}{}", self.nonce);
+        let processes: Vec<(u32, u32)> = std::fs::read_dir("/proc")
             .unwrap()
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(|pid| Some((pid, proc_stat(pid)?.0)))
+            .collect();
+        let mut builders: Vec<u32> = processes
+            .iter()
+            .map(|&(pid, _)| pid)
             .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                    env.split(|b| *b == 0)
-                        .any(|var| var.starts_with(b"out=") && var.ends_with(needle.as_bytes()))
-                })
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|line| line.split(|b| *b == 0).any(|arg| arg == mark.as_bytes()))
             })
-            .collect()
+            .collect();
+        let mut from = 0;
+        while from < builders.len() {
+            let parent = builders[from];
+            builders.extend(processes.iter().filter(|p| p.1 == parent).map(|p| p.0));
+            from += 1;
+        }
+        builders
     }
 
     /// The outputs this depot's builds made: its store paths other than `.drv`s. Empty
@@ -150,7 +182,7 @@ impl Drop for Depot {
             let _ = Command::new("nix-store")
                 .arg("--delete")
                 .args(&paths)
-                .env("NIX_CONFIG", NIX_CONFIG)
+                .env("NIX_CONFIG", nix_config())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
@@ -185,7 +217,7 @@ where
     command
         .args(args)
         .current_dir(cwd)
-        .env("NIX_CONFIG", NIX_CONFIG);
+        .env("NIX_CONFIG", nix_config());
     let out = command
         .output()
         .unwrap_or_else(|e| panic!("cannot run {program} (is Nix installed?): {e}"));
@@ -205,7 +237,7 @@ pub fn delete(path: &Path) {
         .arg(path)
         .env(
             "NIX_CONFIG",
-            format!("{NIX_CONFIG}keep-derivations = false\n"),
+            format!("{}keep-derivations = false\n", nix_config()),
         )
         .output()
         .unwrap();
@@ -226,7 +258,7 @@ pub struct Run {
 impl Run {
     pub fn new(command: &mut Command) -> Self {
         if !command.get_envs().any(|(key, _)| key == "NIX_CONFIG") {
-            command.env("NIX_CONFIG", NIX_CONFIG);
+            command.env("NIX_CONFIG", nix_config());
         }
         let out = command
             .output()
@@ -332,6 +364,10 @@ pub fn is_gc_root(link: &Path) -> bool {
         .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == link))
 }
 
+/// What a test derivation's builder is passed as `$0`, with its depot's nonce, so that
+/// `Depot::builders` can find it: `args = [ "-c" SCRIPT "nbb-builder-@nonce@" ]`.
+pub const BUILDER_MARK: &str = "nbb-builder-";
+
 pub fn os(s: &str) -> OsString {
     OsString::from(s)
 }
@@ -433,7 +469,7 @@ impl Spawned {
         use std::io::Read;
         use std::os::unix::process::CommandExt;
         if !command.get_envs().any(|(key, _)| key == "NIX_CONFIG") {
-            command.env("NIX_CONFIG", NIX_CONFIG);
+            command.env("NIX_CONFIG", nix_config());
         }
         let mut child = command
             .process_group(0)
@@ -490,16 +526,25 @@ impl Spawned {
     /// The one live child named `name` (a Nix program), once it has started.
     #[track_caller]
     pub fn wait_for_child(&self, name: &str) -> u32 {
+        self.wait_for_child_of(&[name])
+    }
+
+    /// The one live child named one of `names`, once it has started.
+    #[track_caller]
+    pub fn wait_for_child_of(&self, names: &[&str]) -> u32 {
         let mut found = Vec::new();
         wait_until(
-            std::time::Duration::from_secs(60),
-            &format!("{name} to start under {}", self.command),
+            PATIENCE,
+            &format!("{} to start under {}", names.join(" or "), self.command),
             || {
-                found = children_named(self.pid(), name);
+                found = names
+                    .iter()
+                    .flat_map(|name| children_named(self.pid(), name))
+                    .collect();
                 !found.is_empty()
             },
         );
-        assert_eq!(found.len(), 1, "more than one {name}");
+        assert_eq!(found.len(), 1, "more than one of {names:?}");
         found[0]
     }
 
@@ -525,12 +570,24 @@ impl Spawned {
             t.map(|t| t.join().unwrap()).unwrap_or_default()
         };
         Run {
-            command: self.command,
+            command: std::mem::take(&mut self.command),
             out: Output {
                 status,
                 stdout: join(self.stdout.take()),
                 stderr: join(self.stderr.take()),
             },
+        }
+    }
+}
+
+impl Drop for Spawned {
+    /// A test that panics before `finish` must not leave the run, or the Nix it started,
+    /// running: the whole process group goes.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let group = nix::unistd::Pid::from_raw(self.pid() as i32);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            let _ = self.child.wait();
         }
     }
 }
@@ -564,7 +621,7 @@ impl Gate {
                   while [ ! -e '@gate@' ] && [ $i -lt 2400 ]; do /bin/sleep 0.05; i=$((i+1)); done
                   [ -e '@gate@' ] || exit 1
                   echo out > $out; echo dev > $dev
-                '' ];
+                '' "nbb-builder-@nonce@" ];
                 system = builtins.currentSystem;
               };
             }
