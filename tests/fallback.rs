@@ -179,3 +179,33 @@ fn no_out_link_on_the_fallback_prints_the_same_paths() {
         "only default.nix"
     );
 }
+
+/// Whatever the root function declares, it gets the `--arg`s nix-build would give it: on
+/// Nix 2.3 only those it declares, from 2.4 all of them if it has `...`; a root without
+/// `...` never gets one it does not declare; a functor's function is called. Compared with
+/// bare nix-build on the same root, which builds the same derivation if it saw the same
+/// arguments.
+#[test]
+fn root_arguments_are_passed_as_nix_build_passes_them() {
+    for root in [
+        "{ ... }@args: { x = build (args.greeting or \"none\"); }",
+        "{ greeting ? \"none\", ... }: { x = build greeting; }",
+        "{ greeting ? \"none\" }: { x = build greeting; }",
+        "{ __functor = self: { greeting ? \"none\", ... }: { x = build greeting; }; }",
+        "{ x = build \"no function\"; }",
+    ] {
+        let depot = Depot::empty();
+        let build = r#"let build = text: derivation {
+              name = "greeting-@nonce@"; builder = "/bin/sh"; system = builtins.currentSystem;
+              args = [ "-c" "echo ${text} > $out" ]; }; in "#;
+        depot.write("default.nix", &format!("{build}{root}"));
+        let args = [
+            "-A", "x", "--argstr", "greeting", "hi", "--arg", "extra", "1",
+        ];
+        let bare = depot.bare("nix-build", args.iter().chain(&["--no-out-link"]));
+        bare.success();
+        let run = depot.run(args);
+        run.success();
+        assert_eq!(run.stdout(), bare.stdout(), "{root}\n{}", run.explain());
+    }
+}
