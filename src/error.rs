@@ -18,10 +18,11 @@ impl Status {
     }
 
     /// The status a caller of this tool sees: Nix's own code unchanged, 128+N for signal N.
-    pub fn exit_code(self) -> i32 {
+    pub fn exit_code(self) -> u8 {
         match self {
-            Status::Code(code) => code,
-            Status::Signal(signal) => 128 + signal,
+            // An exit status is a byte; std hands it over as an i32.
+            Status::Code(code) => code as u8,
+            Status::Signal(signal) => 128 + signal as u8,
         }
     }
 }
@@ -70,7 +71,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
             Error::NoFallback(_) => 3,
@@ -81,7 +82,7 @@ impl Error {
             Error::NotAProgram(_) => 8,
             Error::NixMissing(_) => 127,
             Error::Nix { status, .. } => status.exit_code(),
-            Error::Cancelled(signal) => 128 + signal,
+            Error::Cancelled(signal) => Status::Signal(*signal).exit_code(),
         }
     }
 

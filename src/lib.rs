@@ -5,7 +5,7 @@
 //! command line or a `drvmap`) → `realise` the recorded `.drv`s, or `evaluate` the attribute
 //! paths → `built` (what Nix made, verified) → `stdout` (paths or JSON) or `exec`.
 //! `nix` is the one place that runs Nix; `spawn` starts the processes we run (Nix, and git
-//! for `worktree`). `startup` is what runs before any of it.
+//! for `worktree`).
 
 pub mod attr;
 pub mod built;
@@ -22,7 +22,6 @@ pub mod realise;
 pub mod request;
 pub mod signals;
 pub mod spawn;
-pub mod startup;
 pub mod stdout;
 pub mod store;
 pub mod worktree;
@@ -35,7 +34,8 @@ use realise::Outcome;
 use request::{Form, Request};
 use std::path::{Path, PathBuf};
 
-pub fn run(args: Args) -> Result<()> {
+/// Does what `args` ask. `stdout_closed` says that stdout was closed when we were started.
+pub fn run(args: Args, stdout_closed: bool) -> Result<()> {
     if let Some(shell) = args.generate_completions {
         return stdout::write(&cli::completions(shell));
     }
@@ -44,8 +44,8 @@ pub fn run(args: Args) -> Result<()> {
         return stdout::write(&page);
     }
     let request = Request::from_args(args)?;
-    if !matches!(request.form, Form::Exec(_)) {
-        stdout::check_open()?;
+    if stdout_closed && !matches!(request.form, Form::Exec(_)) {
+        return Err(stdout::closed());
     }
     let Some(built) = build(&request)? else {
         return Ok(());

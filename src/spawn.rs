@@ -179,7 +179,7 @@ pub fn spawn(
                     unsafe { signal::sigaction(signal, &old) }?;
                 }
             }
-            // We ignore SIGPIPE (`crate::startup`); the child should not inherit that.
+            // std ignores SIGPIPE in our process; the child should not inherit that.
             // SAFETY: as above.
             unsafe { signal::sigaction(Signal::SIGPIPE, &default) }?;
             nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
