@@ -27,6 +27,18 @@ impl Status {
     }
 }
 
+impl From<std::process::ExitStatus> for Status {
+    fn from(status: std::process::ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(code), _) => Status::Code(code),
+            (None, Some(signal)) => Status::Signal(signal),
+            // Stopped or continued: not reported by wait; a failure if ever seen.
+            (None, None) => Status::Code(1),
+        }
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -3,8 +3,7 @@
 //! Nix's stdout is captured (it carries the paths we verify); its stderr, the build log, goes
 //! straight to ours so it streams live. Only when the evaluation must report back to us is
 //! stderr read, alongside stdout, and even then every byte but our own report line is
-//! passed on as soon as it arrives. How the process is started and reaped is in
-//! `crate::spawn`.
+//! passed on as soon as it arrives. How the process is started is in `crate::spawn`.
 
 use crate::error::{Error, Result, Status};
 use crate::signals::Forwarding;
@@ -17,6 +16,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// Nix prints one path per output; anything near this size is not that.
@@ -104,25 +104,30 @@ impl NixCommand {
             let _ = writeln!(io::stderr(), "$ {}", self.display());
         }
         Forwarding::install();
-        let stderr = if self.watch_report {
-            spawn::Stderr::Pipe
-        } else {
-            spawn::Stderr::Ours
-        };
-        let child = spawn::spawn(self.program, &self.args, None, stderr)
-            .map_err(|e| self.spawn_error(e))?;
-        let forwarding = Forwarding::to(child.pid.as_raw() as u32);
+        let mut command = std::process::Command::new(self.program);
+        command
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        if self.watch_report {
+            command.stderr(Stdio::piped());
+        }
+        let mut child = spawn::spawn(&mut command).map_err(|e| self.spawn_error(e))?;
+        let pid = child.id();
+        let forwarding = Forwarding::to(pid);
         started();
 
-        let collected = collect(child.pid, child.stdout, child.stderr, self.watch_report);
+        let stdout = child.stdout.take().map(OwnedFd::from);
+        let stderr = child.stderr.take().map(OwnedFd::from);
+        let collected = collect(pid, stdout, stderr, self.watch_report);
         // Nix has exited (`collect` returns only then; waited for here if reading failed)
         // but is not yet reaped, so its pid cannot have been reused: only now may signals
         // stop going to it.
         if collected.is_err() {
-            let _ = spawn::has_exited(child.pid, WaitPidFlag::empty());
+            let _ = spawn::has_exited(pid, WaitPidFlag::empty());
         }
         drop(forwarding);
-        let status = spawn::reap(child.pid);
+        let status = child.wait().map(Status::from);
 
         if let Some(signal) = crate::signals::received() {
             return Err(Error::Cancelled(signal));
@@ -174,12 +179,12 @@ struct Collected {
 /// holding them open (a wrapper's daemon, say) must not hold us too. What Nix wrote before
 /// exiting is still in the pipes then, and is read without waiting for more.
 fn collect(
-    pid: nix::unistd::Pid,
-    stdout: OwnedFd,
+    pid: u32,
+    stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
     watch_report: bool,
 ) -> io::Result<Collected> {
-    let mut stdout = Some(Pipe::new(stdout)?);
+    let mut stdout = stdout.map(Pipe::new).transpose()?;
     let mut stderr = stderr.map(Pipe::new).transpose()?;
     let mut kept = Vec::new();
     let mut overflow = false;
