@@ -1,14 +1,14 @@
 //! Cancellation: SIGINT, SIGTERM and SIGHUP sent to us while Nix runs are passed on to Nix,
 //! and we exit 128+N only after Nix has stopped, so no Nix process or builder outlives us.
 //! (SIGKILL cannot be passed on; Nix learns of it from its parent-death signal, set in
-//! `crate::spawn`.)
+//! `crate::command::spawn`.)
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::Pid;
 use std::sync::Once;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-/// The signals we handle; `crate::spawn` resets them to the default in what it starts.
+/// The signals we handle; exec resets their handlers to the default in what we start.
 pub(crate) const FORWARDED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
 /// The Nix process signals go to, or 0 when none runs.

@@ -3,8 +3,8 @@
 //! started once Nix has been, from our one thread, and runs while Nix builds, so the check
 //! costs no wall time.
 
+use crate::command;
 use crate::log;
-use crate::spawn;
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -30,7 +30,7 @@ impl Check {
             .ancestors()
             .find(|d| d.join(".git").exists())?
             .to_path_buf();
-        let git = spawn::spawn(
+        let git = command::spawn(
             Command::new("git")
                 .arg("-C")
                 .arg(dir)

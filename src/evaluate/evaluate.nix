@@ -1,6 +1,7 @@
 # What nix-buildkite-build evaluates when a target's .drv is gone: select each target's
-# attribute path from the root, report what was found on one trace line (which
-# nix-buildkite-build reads and keeps out of the log), and return the outputs to build.
+# attribute path from the root, report what was found on one trace line starting with
+# reportTag (which nix-buildkite-build reads and keeps out of the log: report.rs), and
+# return the outputs to build.
 #
 # It returns none (nix-build then exits 0 having built nothing, and nix-buildkite-build
 # explains why from the report, with its own exit status) if an output asked for does not
@@ -10,7 +11,7 @@
 #
 # Everything that varies arrives as data in the first argument, written as string literals;
 # the second is the --arg/--argstr set for the root function.
-{ root, targets, outputs ? null, strict ? false, outLink ? null }:
+{ root, targets, outputs ? null, strict ? false, outLink ? null, reportTag }:
 args:
 let
   # As nix-build does: call the root with the arguments if it is a function.
@@ -73,7 +74,7 @@ let
 
   report = { targets = map (e: e.report) evaluated; inherit blocked; };
 in
-builtins.trace "@nix-buildkite-build-report ${builtins.toJSON report}"
+builtins.trace "${reportTag} ${builtins.toJSON report}"
   (if builtins.all (e: e.fine) evaluated && blocked == [ ]
   then builtins.concatMap (e: map (name: e.drv.${name}) e.built) distinct
   else [ ])
