@@ -20,9 +20,10 @@ Examples:
   nix-buildkite-build -A 'ops.besadii' --option builders 'ssh://big x86_64-linux'
 
 Exit status: 0 built; Nix's own status when Nix fails (1, 100 build failed, 101 timed out,
-102 hash mismatch, 104 not deterministic); 128+N after signal N; 2 usage; 3 .drv gone and
-nothing to re-evaluate; 4 out-link refused; 5 drift under --strict; 6 Nix's report refused;
-7 our own I/O; 8 --exec result is not one program; 127 Nix not found.";
+102 hash mismatch, 104 not deterministic); 128+N when Nix died of signal N; 2 usage; 3 .drv
+gone and nothing to re-evaluate; 4 out-link refused; 5 drift under --strict; 6 Nix's report
+refused; 7 our own I/O; 8 --exec result is not one program; 127 Nix not found. Cancelled by
+SIGINT, SIGTERM or SIGHUP, it stops Nix and ends by the same signal.";
 
 /// Build one CI target: realise the .drv the pipeline recorded, or, if the garbage collector
 /// deleted it, re-evaluate the target's attribute path and build that.

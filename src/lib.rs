@@ -33,6 +33,7 @@ mod worktree;
 
 pub use cli::Args;
 pub use error::{Error, Result};
+pub use signals::die_by;
 
 use request::{Form, Request};
 

@@ -1,7 +1,7 @@
 //! The command line in, an exit status out; everything between is the library's.
 
 use clap::Parser;
-use nix_buildkite_build::{Args, run};
+use nix_buildkite_build::{Args, Error, die_by, run};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +14,9 @@ fn main() -> ExitCode {
             // Not `eprintln!`, which panics on a stderr whose reader went away, and would
             // turn the status into 101.
             let _ = writeln!(std::io::stderr(), "nix-buildkite-build: error: {err}");
+            if let Error::Cancelled(signal) = err {
+                die_by(signal);
+            }
             ExitCode::from(err.exit_code())
         }
     }
