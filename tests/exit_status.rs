@@ -131,21 +131,12 @@ fn a_missing_nix_exits_127_with_a_sentence() {
 
 /// The pid of the first child of `parent` whose command is `name`, once it has started.
 fn wait_for_child_named(parent: u32, name: &str) -> u32 {
-    for _ in 0..500 {
-        let tasks = std::fs::read_dir(format!("/proc/{parent}/task")).unwrap();
-        for task in tasks.filter_map(|t| t.ok()) {
-            let children =
-                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            for pid in children.split_whitespace() {
-                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                if comm.trim() == name {
-                    // Let it get as far as building.
-                    std::thread::sleep(std::time::Duration::from_millis(300));
-                    return pid.parse().unwrap();
-                }
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("{name} never started under {parent}");
+    let mut found = Vec::new();
+    wait_until(PATIENCE, &format!("{name} to start under {parent}"), || {
+        found = children_named(parent, name);
+        !found.is_empty()
+    });
+    // Let it get as far as building.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    found[0]
 }

@@ -435,6 +435,18 @@ impl Spawned {
         if !command.get_envs().any(|(key, _)| key == "NIX_CONFIG") {
             command.env("NIX_CONFIG", NIX_CONFIG);
         }
+        // The signals tests send act by default, as for a step Buildkite starts, even when
+        // the suite itself runs under `nohup` or as a background job, which ignore SIGHUP
+        // or SIGINT in what they start. A test of an ignored signal ignores it itself.
+        // SAFETY: signal(2) is async-signal-safe and allocates nothing.
+        unsafe {
+            command.pre_exec(|| {
+                for signal in [nix::libc::SIGINT, nix::libc::SIGHUP, nix::libc::SIGTERM] {
+                    nix::libc::signal(signal, nix::libc::SIG_DFL);
+                }
+                Ok(())
+            });
+        }
         let mut child = command
             .process_group(0)
             .stdin(Stdio::null())
