@@ -15,6 +15,8 @@ pub enum Error {
     NoFallback(String),
     /// An out-link cannot be made without destroying something. Nothing was built.
     OutLink(String),
+    /// An attribute path names nothing, or no derivation.
+    NoDerivation(String),
     /// `--strict` and the evaluated `.drv` differs from the one the pipeline recorded.
     Drift(String),
     /// Nix succeeded but what it reported is not the outputs asked for. Nothing was printed.
@@ -38,6 +40,8 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
+            // Nix's status for an evaluation error, as for any other mistake in a target.
+            Error::NoDerivation(_) => 1,
             Error::Usage(_) => 2,
             Error::NoFallback(_) => 3,
             Error::OutLink(_) => 4,
@@ -61,6 +65,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(msg)
+            | Error::NoDerivation(msg)
             | Error::NoFallback(msg)
             | Error::OutLink(msg)
             | Error::Drift(msg)

@@ -7,15 +7,15 @@
 
 mod report;
 
-use crate::attr::nix_string;
+use crate::attr::{AttrPath, nix_string};
 use crate::built::{self, Built, Expected, Method, Printed};
 use crate::command::NixCommand;
 use crate::drv;
 use crate::error::{Error, Result};
 use crate::links;
 use crate::log;
-use crate::request::Request;
-use report::Report;
+use crate::request::{Request, Target};
+use report::{Found, Report};
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
@@ -84,7 +84,15 @@ fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
         return Err(report::error("not one entry per target"));
     }
     let mut expected: Vec<Expected> = Vec::with_capacity(targets.len());
-    for (target, (drv_path, outputs)) in request.targets.iter().zip(targets) {
+    for (target, found) in request.targets.iter().zip(targets) {
+        let (drv_path, outputs) = match found {
+            Found::Derivation(drv_path, outputs) => (drv_path, outputs),
+            Found::Missing { found, type_ } => return Err(missing(request, target, found, &type_)),
+            Found::NotADerivation(type_) => {
+                let why = format!("it is {}, not a derivation", a_type(&type_));
+                return Err(cannot_build(target, &why));
+            }
+        };
         if let Some(recorded) = target.drv_path.as_ref().filter(|r| **r != drv_path) {
             let drift = format!(
                 "{} now evaluates to {}, not to {} as recorded: the tree changed since \
@@ -115,6 +123,47 @@ fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
     Ok(expected)
 }
 
+/// The error for an attribute path that breaks off after `found` names, at a value of
+/// `type_` that has no attribute of the next name.
+fn missing(request: &Request, target: &Target, found: usize, type_: &str) -> Error {
+    let names = target
+        .attr_path
+        .as_ref()
+        .map_or(&[][..], |path| &path.0[..]);
+    let Some(next) = names.get(found) else {
+        return report::error("a missing attribute beyond the attribute path");
+    };
+    let found = &names[..found];
+    let place = match found {
+        [] => format!("the root ({})", request.root.display()),
+        _ => AttrPath(found.to_vec()).to_string(),
+    };
+    let next = AttrPath(vec![next.clone()]);
+    let why = match type_ {
+        "set" => format!("{place} has no attribute {next}"),
+        _ => format!("{place} is {}, which has no attributes", a_type(type_)),
+    };
+    cannot_build(target, &why)
+}
+
+/// One line: the target, and why it names no derivation. Nix's status for an evaluation
+/// error, 1, goes with it.
+fn cannot_build(target: &Target, why: &str) -> Error {
+    Error::NoDerivation(format!("cannot build {}: {why}", target.describe()))
+}
+
+/// A type `builtins.typeOf` names, as a phrase.
+fn a_type(type_: &str) -> String {
+    match type_ {
+        "set" => "an attribute set".into(),
+        "int" => "an integer".into(),
+        "bool" => "a Boolean".into(),
+        "lambda" => "a function".into(),
+        "null" => "null".into(),
+        _ => format!("a {type_}"),
+    }
+}
+
 /// `PRELUDE { root = …; targets = [ … ]; … }`, a function of the root's arguments.
 fn expression(request: &Request) -> Result<OsString> {
     let string = |bytes: &[u8]| nix_string(bytes);
@@ -136,8 +185,6 @@ fn expression(request: &Request) -> Result<OsString> {
         };
         expr.extend_from_slice(b"\n    { attrPath = ");
         expr.extend(attr_path.nix_list());
-        expr.extend_from_slice(b"; shown = ");
-        expr.extend(string(attr_path.to_string().as_bytes()));
         expr.extend_from_slice(b"; drvPath = ");
         expr.extend(path_or_null(target.drv_path.as_ref()));
         expr.extend_from_slice(b"; }");

@@ -109,15 +109,27 @@ impl<W: Write> Filter<W> {
 
 /// The report, read.
 pub struct Report {
-    /// Per target: its `.drv` and all its outputs.
-    pub targets: Vec<(PathBuf, Vec<Output>)>,
+    /// What each target's attribute path led to.
+    pub targets: Vec<Found>,
     /// Links (by target index and output) that a file or directory is in the way of.
     pub blocked: Vec<(usize, String)>,
 }
 
-/// Reads the report: `{"targets": [{"drvPath": …, "outputs": [{"name": …, "path": …}]}],
-/// "blocked": [{"index": …, "name": …}]}`. Every path in it must be a store path, or `null`
-/// for an output only known once built: it decides what reaches stdout.
+/// What a target's attribute path led to.
+pub enum Found {
+    /// A derivation: its `.drv` and all its outputs.
+    Derivation(PathBuf, Vec<Output>),
+    /// Only the first `found` names lead somewhere; what is there has no attribute of the
+    /// next name, being a set without it or a value of another `type` (`builtins.typeOf`).
+    Missing { found: usize, type_: String },
+    /// A value of this type, not a derivation.
+    NotADerivation(String),
+}
+
+/// Reads the report: `{"targets": [T…], "blocked": [{"index": …, "name": …}]}`, where each
+/// T is `{"drvPath": …, "outputs": [{"name": …, "path": …}]}`, `{"missing": N, "type": …}`
+/// or `{"notDerivation": TYPE}`. Every path in it must be a store path, or `null` for an
+/// output only known once built: it decides what reaches stdout.
 pub fn parse(store: &Path, report: &[u8]) -> Result<Report> {
     let store_path = |path: &serde_json::Value| {
         path.as_str()
@@ -132,37 +144,42 @@ pub fn parse(store: &Path, report: &[u8]) -> Result<Report> {
             .cloned()
             .ok_or_else(|| error(&format!("no list of {what}")))
     };
+    let text = |value: &serde_json::Value| value.as_str().map(str::to_owned);
     let targets = list(&json["targets"], "targets")?
         .iter()
         .map(|target| {
+            if let Some(found) = target.get("missing") {
+                let (Some(found), Some(type_)) = (found.as_u64(), text(&target["type"])) else {
+                    return Err(error("a missing attribute without its place or type"));
+                };
+                return Ok(Found::Missing {
+                    found: found as usize,
+                    type_,
+                });
+            }
+            if let Some(type_) = target.get("notDerivation") {
+                let type_ = text(type_).ok_or_else(|| error("a type is not a string"))?;
+                return Ok(Found::NotADerivation(type_));
+            }
             let drv_path = store_path(&target["drvPath"])?;
             let outputs = list(&target["outputs"], "outputs")?
                 .iter()
                 .map(|output| {
-                    let name = output["name"]
-                        .as_str()
-                        .ok_or_else(|| error("an output has no name"))?;
+                    let name =
+                        text(&output["name"]).ok_or_else(|| error("an output has no name"))?;
                     let path = match &output["path"] {
                         serde_json::Value::Null => None,
                         path => Some(store_path(path)?),
                     };
-                    Ok(Output {
-                        name: name.to_owned(),
-                        path,
-                    })
+                    Ok(Output { name, path })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            Ok((drv_path, outputs))
+            Ok(Found::Derivation(drv_path, outputs))
         })
         .collect::<Result<Vec<_>>>()?;
     let blocked = list(&json["blocked"], "blocked links")?
         .iter()
-        .map(|link| {
-            Some((
-                link["index"].as_u64()? as usize,
-                link["name"].as_str()?.to_owned(),
-            ))
-        })
+        .map(|link| Some((link["index"].as_u64()? as usize, text(&link["name"])?)))
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| error("a blocked link lacks its index or name"))?;
     Ok(Report { targets, blocked })
