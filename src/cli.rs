@@ -6,24 +6,26 @@ use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
 Examples:
-  # A generated Buildkite step: realise the pipeline's .drv, or re-evaluate ops.besadii
-  # if the garbage collector took it
-  nix-buildkite-build --drv-path /nix/store/…-besadii.drv --attr ops --attr besadii
+  # A generated Buildkite step: realise the pipeline's .drv, or re-evaluate
+  # ops.besadii if the garbage collector took it
+  nix-buildkite-build --drv-path /nix/store/…-besadii.drv \\
+    --attr ops --attr besadii
 
-  # Reproduce steps by their labels in the pipeline's drvmap, in one Nix invocation
-  nix-buildkite-build --drvmap pipeline/drvmap.json '//ops/besadii' '//tools/foo'
+  # Reproduce steps by their labels in the pipeline's drvmap, in one Nix run
+  nix-buildkite-build --drvmap pipeline/drvmap.json //ops/besadii //tools/foo
 
-  # Build a step script and run it, as an extra step does
-  nix-buildkite-build --drv-path /nix/store/…-deploy.drv --attr deploy -o result-deploy --exec -- --prod
+  # Build a step script and run it with --prod, as an extra step does
+  nix-buildkite-build --drv-path /nix/store/…-deploy.drv --exec -- --prod
 
-  # By hand, in Nix's own attribute syntax, on remote builders
-  nix-buildkite-build -A 'ops.besadii' --option builders 'ssh://big x86_64-linux'
+  # By hand, in Nix's own attribute syntax, on a remote builder
+  nix-buildkite-build -A ops.besadii --option builders 'ssh://big x86_64-linux'
 
-Exit status: 0 built; Nix's own status when Nix fails (1, 100 build failed, 101 timed out,
-102 hash mismatch, 104 not deterministic); 128+N when Nix died of signal N; 2 usage; 3 .drv
-gone and nothing to re-evaluate; 4 out-link refused; 5 drift under --strict; 6 Nix's report
-refused; 7 our own I/O; 8 --exec result is not one program; 127 Nix not found. Cancelled by
-SIGINT, SIGTERM or SIGHUP, it stops Nix and ends by the same signal.";
+Exit status: 0 built; Nix's own status when Nix fails (1, 100 build failed,
+101 timed out, 102 hash mismatch, 104 not deterministic); 128+N when Nix died
+of signal N; 2 usage; 3 .drv gone and nothing to re-evaluate; 4 out-link
+refused; 5 drift under --strict; 6 Nix's report refused; 7 our own I/O;
+8 --exec result is not one program; 127 Nix not found. Cancelled by SIGINT,
+SIGTERM or SIGHUP, it stops Nix and ends by the same signal.";
 
 /// Build one CI target: realise the .drv the pipeline recorded, or, if the garbage collector
 /// deleted it, re-evaluate the target's attribute path and build that.
