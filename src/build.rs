@@ -10,8 +10,7 @@ use crate::request::Request;
 use crate::{drv, evaluate, links, log, worktree};
 use std::path::{Path, PathBuf};
 
-/// Realises the recorded `.drv`s when all are present; otherwise, or if one vanishes before
-/// Nix reads it, evaluates every target. `None` after a `--dry-run`.
+/// Builds every target of `request`, one way or the other; `None` after a `--dry-run`.
 pub fn build(request: &Request) -> Result<Option<Vec<Built>>> {
     let mut recorded: Vec<Expected> = Vec::with_capacity(request.targets.len());
     let mut gone: Vec<PathBuf> = Vec::new();
