@@ -1,14 +1,7 @@
 # nix-buildkite-build, packaged; `passthru` carries the step-command generators from
 # ./command.nix pointed at this package's binary. Callable by depot's readTree.
-#
-# `static = true` links it statically (musl, through nixpkgs' pkgsStatic). A CI step runs
-# it thousands of times a day, and most of what a dynamically linked one costs of its own
-# is the dynamic loader's work before `main` (BENCHMARKS.md, which measures glibc's static
-# build, as `cargo build` makes here). Off by default: it needs pkgsStatic's toolchain.
-{ pkgs ? import <nixpkgs> { }, static ? false, ... }:
+{ pkgs ? import <nixpkgs> { }, ... }:
 let
-  rustPlatform = if static then pkgs.pkgsStatic.rustPlatform else pkgs.rustPlatform;
-
   cargoToml = builtins.fromTOML (builtins.readFile ./Cargo.toml);
 
   # Only what `cargo build` reads, so editing tests or docs does not rebuild the package.
@@ -21,10 +14,10 @@ let
           (builtins.stringLength path) path;
         top = builtins.head (builtins.split "/" relative);
       in
-      builtins.elem top [ "Cargo.toml" "Cargo.lock" "src" "build.rs" "hot-text.ld" ];
+      builtins.elem top [ "Cargo.toml" "Cargo.lock" "src" ];
   };
 
-  package = rustPlatform.buildRustPackage {
+  package = pkgs.rustPlatform.buildRustPackage {
     pname = cargoToml.package.name;
     inherit (cargoToml.package) version;
     inherit src;

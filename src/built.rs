@@ -1,9 +1,9 @@
 //! What Nix built, checked against what was asked before any of it reaches stdout.
 
+use crate::command::NixCommand;
 use crate::drv::Output;
 use crate::error::{Error, Result};
 use crate::links::link_name;
-use crate::nix::NixCommand;
 use crate::store;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -39,16 +39,6 @@ pub struct Expected {
     pub label: Option<String>,
     pub drv_path: PathBuf,
     pub outputs: Vec<Output>,
-}
-
-impl Expected {
-    /// How to name this target to a person.
-    pub fn describe(&self) -> String {
-        match &self.label {
-            Some(label) => label.clone(),
-            None => self.drv_path.display().to_string(),
-        }
-    }
 }
 
 /// What a Nix command prints on stdout per output.

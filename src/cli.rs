@@ -6,30 +6,33 @@ use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
 Examples:
-  # A generated Buildkite step: realise the pipeline's .drv, or re-evaluate ops.besadii
-  # if the garbage collector took it
-  nix-buildkite-build --drv-path /nix/store/…-besadii.drv --attr ops --attr besadii
+  # A generated Buildkite step: realise the pipeline's .drv, or re-evaluate
+  # ops.besadii if the garbage collector took it
+  nix-buildkite-build --drv-path /nix/store/…-besadii.drv \\
+    --attr ops --attr besadii
 
-  # Reproduce steps by their labels in the pipeline's drvmap, in one Nix invocation
-  nix-buildkite-build --drvmap pipeline/drvmap.json '//ops/besadii' '//tools/foo'
+  # Reproduce steps by their labels in the pipeline's drvmap, in one Nix run
+  nix-buildkite-build --drvmap pipeline/drvmap.json //ops/besadii //tools/foo
 
-  # Build a step script and run it, as an extra step does
-  nix-buildkite-build --drv-path /nix/store/…-deploy.drv --attr deploy -o result-deploy --exec -- --prod
+  # Build a step script and run it with --prod, as an extra step does
+  nix-buildkite-build --drv-path /nix/store/…-deploy.drv --exec -- --prod
 
-  # By hand, in Nix's own attribute syntax, on remote builders
-  nix-buildkite-build -A 'ops.besadii' --option builders 'ssh://big x86_64-linux'
+  # By hand, in Nix's own attribute syntax, on a remote builder
+  nix-buildkite-build -A ops.besadii --option builders 'ssh://big x86_64-linux'
 
-Exit status: 0 built; Nix's own status when Nix fails (1, 100 build failed, 101 timed out,
-102 hash mismatch, 104 not deterministic); 128+N after signal N; 2 usage; 3 .drv gone and
-nothing to re-evaluate; 4 out-link refused; 5 drift under --strict; 6 Nix's report refused;
-7 our own I/O; 8 --exec result is not one program; 127 Nix not found.";
+Exit status: 0 built; Nix's own status when Nix fails (1, 100 build failed,
+101 timed out, 102 hash mismatch, 104 not deterministic); 128+N when Nix died
+of signal N; 2 usage; 3 .drv gone and nothing to re-evaluate; 4 out-link
+refused; 5 drift under --strict; 6 Nix's report refused; 7 our own I/O;
+8 --exec result is not one program; 127 Nix not found. Cancelled by SIGINT,
+SIGTERM or SIGHUP, it stops Nix and ends by the same signal.";
 
 /// Build one CI target: realise the .drv the pipeline recorded, or, if the garbage collector
 /// deleted it, re-evaluate the target's attribute path and build that.
 ///
 /// Prints the store path of every output on stdout, one per line, and nothing else; Nix's
 /// log goes to stderr. Exits with Nix's own status when Nix fails.
-#[derive(Debug, Default, Parser)]
+#[derive(Debug, Parser)]
 // Values that are data (names, paths, expressions) may start with `-`: attribute names can,
 // and generated commands must not break on them.
 #[command(version, after_help = EXAMPLES, max_term_width = 100)]
@@ -93,7 +96,7 @@ pub struct Args {
         long,
         value_name = "LINK",
         allow_hyphen_values = true,
-        default_value = DEFAULT_OUT_LINK,
+        default_value = "result",
         help_heading = "Result"
     )]
     pub out_link: PathBuf,
@@ -120,7 +123,7 @@ pub struct Args {
         long,
         value_name = "ROOT",
         allow_hyphen_values = true,
-        default_value = DEFAULT_FILE,
+        default_value = ".",
         help_heading = "Re-evaluation"
     )]
     pub file: PathBuf,
@@ -182,44 +185,6 @@ pub struct Args {
     pub generate_man: bool,
 }
 
-const DEFAULT_OUT_LINK: &str = "result";
-const DEFAULT_FILE: &str = ".";
-
-/// Reads the command line (`args[0]` is our name); a usage error exits 2, after saying why.
-pub fn parse(args: Vec<OsString>) -> Args {
-    generated(&args).unwrap_or_else(|| Args::parse_from(args))
-}
-
-/// The arguments of a generated step command (`command.nix`), read without clap: `--drv-path
-/// DRV`, `--attr NAME`…, `--out-link LINK`, and `--exec -- ARGS…` for a run command. clap
-/// builds its whole model of the command line first, a fifth of our process's CPU on the
-/// path CI runs thousands of times a day (BENCHMARKS.md). `None` for any other command
-/// line, for clap to read; where this reads one, clap reads it the same (tests below).
-fn generated(args: &[OsString]) -> Option<Args> {
-    let mut parsed = Args {
-        file: DEFAULT_FILE.into(),
-        ..Args::default()
-    };
-    let mut out_link = None;
-    let mut rest = args.get(1..)?.iter();
-    while let Some(arg) = rest.next() {
-        match arg.to_str()? {
-            "--drv-path" if parsed.drv_path.is_none() => {
-                parsed.drv_path = Some(rest.next().filter(|v| !v.is_empty())?.into());
-            }
-            "--attr" => parsed.attr.push(rest.next()?.clone()),
-            "--out-link" if out_link.is_none() => {
-                out_link = Some(rest.next().filter(|v| !v.is_empty())?.into());
-            }
-            "--exec" if !parsed.exec => parsed.exec = true,
-            "--" if parsed.exec => parsed.exec_args = rest.by_ref().cloned().collect(),
-            _ => return None,
-        }
-    }
-    parsed.out_link = out_link.unwrap_or_else(|| DEFAULT_OUT_LINK.into());
-    Some(parsed)
-}
-
 /// Shell completions for `shell`, generated from the definitions above.
 pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
     use clap::CommandFactory;
@@ -234,92 +199,4 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     clap_mangen::Man::new(Args::command()).render(&mut out)?;
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-    use std::os::unix::ffi::OsStringExt;
-
-    fn clap(args: &[OsString]) -> Option<String> {
-        Args::try_parse_from(args).ok().map(|a| format!("{a:?}"))
-    }
-
-    fn command(words: Vec<OsString>) -> Vec<OsString> {
-        std::iter::once("nix-buildkite-build".into())
-            .chain(words)
-            .collect()
-    }
-
-    /// Words of a command line: mostly the options `generated` reads, and values that look
-    /// like them; also other options, and words that are not UTF-8.
-    fn word() -> impl Strategy<Value = OsString> {
-        const READ: &[&str] = &["--drv-path", "--attr", "--out-link", "--exec", "--", "a"];
-        const OTHER: &[&str] = &[
-            "-A",
-            "--attr-path",
-            "-o",
-            "--json",
-            "--no-out-link",
-            "--help",
-            "--drv-path=x",
-            "-",
-            "",
-            "a b",
-            "-x",
-            "--x",
-            "/nix/store/x.drv",
-        ];
-        prop_oneof![
-            4 => proptest::sample::select(READ).prop_map(OsString::from),
-            1 => proptest::sample::select(OTHER).prop_map(OsString::from),
-            1 => any::<Vec<u8>>().prop_map(OsString::from_vec),
-        ]
-    }
-
-    /// Values as `command.nix` passes them: any bytes but NUL, `-`-led, empty.
-    fn value() -> impl Strategy<Value = OsString> {
-        prop_oneof![
-            proptest::sample::select(&["--", "-A", "--attr", "--exec", "-", ""][..])
-                .prop_map(OsString::from),
-            "[^\\x00]{0,12}".prop_map(OsString::from),
-            proptest::collection::vec(1u8.., 0..12).prop_map(OsString::from_vec),
-        ]
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2048))]
-
-        #[test]
-        fn what_it_reads_clap_reads_the_same(words in proptest::collection::vec(word(), 0..10)) {
-            let args = command(words);
-            if let Some(parsed) = generated(&args) {
-                prop_assert_eq!(Some(format!("{parsed:?}")), clap(&args));
-            }
-        }
-
-        #[test]
-        fn it_reads_every_generated_command(
-            drv in value(),
-            names in proptest::collection::vec(value(), 0..4),
-            link in value(),
-            exec in proptest::option::of(proptest::collection::vec(value(), 0..3)),
-        ) {
-            let mut words = vec!["--drv-path".into(), drv.clone()];
-            for name in names {
-                words.extend(["--attr".into(), name]);
-            }
-            words.extend(["--out-link".into(), link.clone()]);
-            if let Some(exec) = exec {
-                words.extend(["--exec".into(), "--".into()]);
-                words.extend(exec);
-            }
-            let args = command(words);
-            // clap refuses exactly an empty path; `generated` leaves that to clap to say.
-            let expected = clap(&args);
-            prop_assert_eq!(expected.is_none(), drv.is_empty() || link.is_empty());
-            prop_assert_eq!(generated(&args).map(|a| format!("{a:?}")), expected);
-        }
-    }
 }

@@ -3,42 +3,8 @@
 //! The table in README.md ("Exit status") is the contract; `Error::exit_code` is its only
 //! implementation.
 
+use crate::command::Status;
 use std::fmt;
-
-/// How a child process ended, as the exit status a shell would report for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Code(i32),
-    Signal(i32),
-}
-
-impl Status {
-    pub fn success(self) -> bool {
-        self == Status::Code(0)
-    }
-
-    /// The status a caller of this tool sees: Nix's own code unchanged, 128+N for signal N.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Status::Code(code) => code,
-            Status::Signal(signal) => 128 + signal,
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Status::Code(code) => write!(f, "exit status {code}"),
-            Status::Signal(signal) => {
-                let name = nix::sys::signal::Signal::try_from(*signal)
-                    .map(|s| s.as_str())
-                    .unwrap_or("unknown signal");
-                write!(f, "signal {signal} ({name})")
-            }
-        }
-    }
-}
 
 /// Every way a run can fail. Each variant's message is one line that names the problem.
 #[derive(Debug)]
@@ -49,6 +15,8 @@ pub enum Error {
     NoFallback(String),
     /// An out-link cannot be made without destroying something. Nothing was built.
     OutLink(String),
+    /// An attribute path names nothing, or no derivation.
+    NoDerivation(String),
     /// `--strict` and the evaluated `.drv` differs from the one the pipeline recorded.
     Drift(String),
     /// Nix succeeded but what it reported is not the outputs asked for. Nothing was printed.
@@ -70,8 +38,10 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         match self {
+            // Nix's status for an evaluation error, as for any other mistake in a target.
+            Error::NoDerivation(_) => 1,
             Error::Usage(_) => 2,
             Error::NoFallback(_) => 3,
             Error::OutLink(_) => 4,
@@ -81,7 +51,7 @@ impl Error {
             Error::NotAProgram(_) => 8,
             Error::NixMissing(_) => 127,
             Error::Nix { status, .. } => status.exit_code(),
-            Error::Cancelled(signal) => 128 + signal,
+            Error::Cancelled(signal) => Status::Signal(*signal).exit_code(),
         }
     }
 
@@ -95,6 +65,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(msg)
+            | Error::NoDerivation(msg)
             | Error::NoFallback(msg)
             | Error::OutLink(msg)
             | Error::Drift(msg)

@@ -4,6 +4,7 @@
 use crate::built::Built;
 use crate::error::{Error, Result};
 use crate::log;
+use crate::signals;
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -28,6 +29,12 @@ pub fn exec(built: &[Built], args: &[OsString], log_groups: bool) -> Result<()> 
     };
     let program = program_in(&output.path)?;
     log::group(log_groups, &format!("Running {}", program.display()));
+    // Once the step is cancelled the program must not start: from here a signal ends us
+    // before exec, and one that came before is found now.
+    signals::restore_defaults();
+    if let Some(signal) = signals::received() {
+        return Err(Error::Cancelled(signal));
+    }
     let err = Command::new(&program).args(args).exec();
     Err(Error::NotAProgram(format!(
         "cannot run {}: {err}",

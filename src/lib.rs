@@ -1,41 +1,44 @@
 //! nix-buildkite-build: build CI targets from the `.drv`s their pipeline recorded, falling
 //! back to re-evaluating their attribute paths when the garbage collector took a `.drv`.
 //!
-//! The flow, one module per step: `cli` arguments → `request` (checked targets, from the
-//! command line or a `drvmap`) → `realise` the recorded `.drv`s, or `evaluate` the attribute
-//! paths → `built` (what Nix made, verified) → `stdout` (paths or JSON) or `exec`.
-//! `nix` is the one place that runs Nix; `spawn` starts the processes we run (Nix, and git
-//! for `worktree`). `startup` is what runs before any of it.
+//! The flow, one module per step: `cli` (the command line) → `request` (checked targets,
+//! from the command line or a `drvmap`) → `build`, which decides: `realise` the recorded
+//! `.drv`s, or `evaluate` the attribute paths → `built` (what Nix made, verified) →
+//! `stdout` (paths or JSON) or `exec`.
+//!
+//! Running Nix: `command` is the one place that starts a process (Nix, and git for
+//! `worktree`); `pipes` reads Nix's output until it exits; `signals` passes a cancel on to
+//! Nix. The rest: `attr` (attribute paths), `drv` (reading a `.drv`), `links` (out-links),
+//! `store` (store paths), `log` (our stderr lines), `error` (exit statuses).
 
 pub mod attr;
-pub mod built;
-pub mod cli;
-pub mod drv;
-pub mod drvmap;
-pub mod error;
-pub mod evaluate;
-pub mod exec;
-pub mod links;
-pub mod log;
-pub mod nix;
-pub mod realise;
-pub mod request;
-pub mod signals;
-pub mod spawn;
-pub mod startup;
-pub mod stdout;
-pub mod store;
-pub mod worktree;
+mod build;
+mod built;
+mod cli;
+mod command;
+mod drv;
+mod drvmap;
+mod error;
+mod evaluate;
+mod exec;
+mod links;
+mod log;
+mod pipes;
+mod realise;
+mod request;
+mod signals;
+mod stdout;
+mod store;
+mod worktree;
 
 pub use cli::Args;
 pub use error::{Error, Result};
+pub use signals::die_by;
 
-use built::{Built, Expected};
-use realise::Outcome;
 use request::{Form, Request};
-use std::path::{Path, PathBuf};
 
-pub fn run(args: Args) -> Result<()> {
+/// Does what `args` ask. `stdout_closed` says that stdout was closed when we were started.
+pub fn run(args: Args, stdout_closed: bool) -> Result<()> {
     if let Some(shell) = args.generate_completions {
         return stdout::write(&cli::completions(shell));
     }
@@ -44,10 +47,10 @@ pub fn run(args: Args) -> Result<()> {
         return stdout::write(&page);
     }
     let request = Request::from_args(args)?;
-    if !matches!(request.form, Form::Exec(_)) {
-        stdout::check_open()?;
+    if stdout_closed && !matches!(request.form, Form::Exec(_)) {
+        return Err(stdout::closed());
     }
-    let Some(built) = build(&request)? else {
+    let Some(built) = build::build(&request)? else {
         return Ok(());
     };
     // A cancel that came after Nix finished still cancels the step.
@@ -58,105 +61,5 @@ pub fn run(args: Args) -> Result<()> {
         Form::Paths => stdout::print_paths(&built),
         Form::Json => stdout::print_json(&built),
         Form::Exec(args) => exec::exec(&built, args, request.log_groups),
-    }
-}
-
-/// Realises the recorded `.drv`s when all are present; otherwise, or if one vanishes before
-/// Nix reads it, evaluates every target. `None` after a `--dry-run`.
-fn build(request: &Request) -> Result<Option<Vec<Built>>> {
-    let mut recorded: Vec<Expected> = Vec::with_capacity(request.targets.len());
-    let mut gone: Vec<PathBuf> = Vec::new();
-    for target in &request.targets {
-        let Some(drv_path) = &target.drv_path else {
-            continue;
-        };
-        // Nix builds a .drv named twice once, and links it once.
-        if recorded.iter().any(|r| &r.drv_path == drv_path) || gone.contains(drv_path) {
-            continue;
-        }
-        match drv::read_outputs(drv_path)? {
-            Some(outputs) => recorded.push(Expected {
-                label: target.label.clone(),
-                drv_path: drv_path.clone(),
-                outputs: drv::select(outputs, &request.outputs, drv_path)?,
-            }),
-            None => gone.push(drv_path.clone()),
-        }
-    }
-
-    if gone.is_empty() && request.targets.iter().all(|t| t.drv_path.is_some()) {
-        let planned = planned_links(request, &recorded);
-        for link in &planned {
-            links::check(&request.store, link)?;
-        }
-        // git runs while Nix builds.
-        let mut git = None;
-        match realise::realise(request, recorded, || git = worktree::Check::start(planned))? {
-            Outcome::Built(built) => return Ok(Some(finish(built, git))),
-            Outcome::DryRun => return Ok(None),
-            Outcome::Vanished(drvs) => gone = drvs,
-        }
-    } else if let Some(base) = &request.out_link {
-        links::check_place(&request.store, base)?;
-    }
-
-    for drv_path in &gone {
-        re_evaluating(request, drv_path)?;
-    }
-    let Some(built) = evaluate::evaluate(request)? else {
-        return Ok(None);
-    };
-    // Which links the fallback made is known only now.
-    let made = built
-        .iter()
-        .flat_map(|b| &b.outputs)
-        .filter_map(|o| o.link.clone());
-    let git = worktree::Check::start(made.collect());
-    Ok(Some(finish(built, git)))
-}
-
-fn finish(built: Vec<Built>, git: Option<worktree::Check>) -> Vec<Built> {
-    if let Some(git) = git {
-        git.finish();
-    }
-    built
-}
-
-/// The out-links realising `recorded` makes: one per output of each target.
-fn planned_links(request: &Request, recorded: &[Expected]) -> Vec<PathBuf> {
-    let Some(base) = &request.out_link else {
-        return Vec::new();
-    };
-    recorded
-        .iter()
-        .enumerate()
-        .flat_map(|(index, target)| {
-            target
-                .outputs
-                .iter()
-                .map(move |o| links::link_name(base, index, &o.name))
-        })
-        .collect()
-}
-
-/// Says that `drv_path` is gone and what will be evaluated instead, or fails if nothing can.
-fn re_evaluating(request: &Request, drv_path: &Path) -> Result<()> {
-    let target = request
-        .targets
-        .iter()
-        .find(|t| t.drv_path.as_deref() == Some(drv_path));
-    match target.and_then(|t| t.attr_path.as_ref()) {
-        Some(attr_path) => {
-            log::note(&format!(
-                "{} is gone (garbage-collected); re-evaluating {attr_path}",
-                drv_path.display()
-            ));
-            Ok(())
-        }
-        None => Err(Error::NoFallback(format!(
-            "{} is gone (garbage-collected) and cannot be re-evaluated: \
-             give its attribute path (--attr or -A)",
-            drv_path.display()
-        ))),
     }
 }

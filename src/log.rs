@@ -7,23 +7,29 @@ use std::io::Write;
 
 /// One line of ours on stderr.
 pub fn note(message: &str) {
-    let _ = writeln!(std::io::stderr(), "nix-buildkite-build: {message}");
+    line(&format!("nix-buildkite-build: {message}"));
 }
 
 pub fn warn(message: &str) {
-    let _ = writeln!(std::io::stderr(), "nix-buildkite-build: warning: {message}");
+    line(&format!("nix-buildkite-build: warning: {message}"));
 }
 
 /// Starts a collapsible group in Buildkite's log (`--- title`), when groups are on.
 pub fn group(on: bool, title: &str) {
     if on {
-        let _ = writeln!(std::io::stderr(), "--- {title}");
+        line(&format!("--- {title}"));
     }
 }
 
 /// Opens the group that just failed, so the error is in view in Buildkite's log.
 pub fn expand_failed(on: bool) {
     if on {
-        let _ = writeln!(std::io::stderr(), "^^^ +++");
+        line("^^^ +++");
     }
+}
+
+/// Writes `text` and a newline in one write, so that no other writer's output lands
+/// inside the line (stderr is unbuffered, and `writeln!` writes each piece by itself).
+fn line(text: &str) {
+    let _ = std::io::stderr().write_all(format!("{text}\n").as_bytes());
 }

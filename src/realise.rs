@@ -1,9 +1,9 @@
 //! The usual path: realise the `.drv`s the pipeline recorded, evaluating nothing.
 
 use crate::built::{self, Built, Expected, Method, Printed};
+use crate::command::NixCommand;
 use crate::error::Result;
 use crate::log;
-use crate::nix::NixCommand;
 use crate::request::Request;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -45,7 +45,7 @@ pub fn realise(
         return Ok(Outcome::DryRun);
     }
 
-    let what: Vec<String> = targets.iter().map(|t| t.describe()).collect();
+    let what: Vec<String> = request.targets.iter().map(|t| t.describe()).collect();
     log::group(
         request.log_groups,
         &format!("Realising {}", what.join(", ")),

@@ -4,26 +4,14 @@ use crate::built::{Built, Method};
 use crate::error::{Error, Result};
 use std::io::{ErrorKind, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-static CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
-
-/// Called by `crate::startup`, which puts /dev/null in its place: our output would vanish
-/// there without an error.
-pub(crate) fn closed_at_start() {
-    CLOSED_AT_START.store(true, Ordering::Relaxed);
-}
-
-/// Fails up front, before building, if the store paths could not be printed.
-pub fn check_open() -> Result<()> {
-    if CLOSED_AT_START.load(Ordering::Relaxed) {
-        return Err(Error::Io(
-            "stdout is closed, so the store paths cannot be printed; \
-             redirect it to /dev/null to discard them"
-                .into(),
-        ));
-    }
-    Ok(())
+/// The refusal for a stdout that was closed when we started: what we print would be lost.
+pub fn closed() -> Error {
+    Error::Io(
+        "stdout is closed, so the store paths cannot be printed; \
+         redirect it to /dev/null to discard them"
+            .into(),
+    )
 }
 
 /// Prints the store path of every output, one per line, in one write.

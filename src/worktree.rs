@@ -1,18 +1,17 @@
 //! A clean work tree: an out-link inside a git work tree that git does not ignore would make
 //! a later "is the tree clean?" check fail, so we warn once. On the usual path git is
-//! started once Nix has been, and runs while Nix builds, so the check costs no wall time
-//! (and us about 0.16 ms of CPU, to start git: BENCHMARKS.md).
+//! started once Nix has been, from our one thread, and runs while Nix builds, so the check
+//! costs no wall time.
 
-use crate::error::Status;
+use crate::command;
 use crate::log;
-use crate::spawn::{self, Child};
 use nix::sys::memfd::{MFdFlags, memfd_create};
-use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 pub struct Check {
     git: Child,
@@ -23,23 +22,24 @@ pub struct Check {
 impl Check {
     /// Starts `git check-ignore` on `links` if they lie in a git work tree (`None` if not, or
     /// if git cannot be started). They all share one directory (`LINK`, `LINK-dev`,
-    /// `LINK-2`, …). Starting git blocks us until its execve is done, about a millisecond:
-    /// call this once Nix runs, not before.
+    /// `LINK-2`, …). Starting git waits for its exec, about a millisecond: call this once
+    /// Nix runs, not before.
     pub fn start(links: Vec<PathBuf>) -> Option<Check> {
         let dir = links.first()?.parent()?;
         let top = dir
             .ancestors()
             .find(|d| d.join(".git").exists())?
             .to_path_buf();
-        let args: [OsString; 5] = [
-            "-C".into(),
-            dir.into(),
-            "check-ignore".into(),
-            "-z".into(),
-            "--stdin".into(),
-        ];
-        let stdin = listing(&links)?;
-        let git = spawn::spawn("git", &args, Some(&stdin), spawn::Stderr::Null).ok()?;
+        let git = command::spawn(
+            Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(["check-ignore", "-z", "--stdin"])
+                .stdin(listing(&links)?)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        )
+        .ok()?;
         Some(Check { git, links, top })
     }
 
@@ -84,12 +84,12 @@ fn listing(links: &[PathBuf]) -> Option<OwnedFd> {
 }
 
 /// The NUL-separated links that git ignores, or `None` if git could not tell.
-fn ignored(git: Child) -> Option<Vec<u8>> {
+fn ignored(mut git: Child) -> Option<Vec<u8>> {
     let mut ignored = Vec::new();
-    let read = File::from(git.stdout).read_to_end(&mut ignored);
+    let read = git.stdout.take()?.read_to_end(&mut ignored);
     // check-ignore exits 0 if some path is ignored, 1 if none is, 128 on error.
-    match (read, spawn::reap(git.pid)) {
-        (Ok(_), Ok(Status::Code(0 | 1))) => Some(ignored),
+    match (read, git.wait().map(|status| status.code())) {
+        (Ok(_), Ok(Some(0 | 1))) => Some(ignored),
         _ => None,
     }
 }

@@ -1,13 +1,42 @@
-//! Cancellation: SIGTERM, SIGINT or SIGHUP while Nix builds is passed on to Nix, and we exit
-//! 128+N once Nix has stopped, whatever status Nix chose. No Nix process or builder
+//! Cancellation: SIGTERM, SIGINT or SIGHUP while Nix builds is passed on to Nix, and once Nix
+//! has stopped we end by that signal, whatever status Nix chose. No Nix process or builder
 //! outlives us, whether the signal comes to us alone or to our whole process group (as
-//! Buildkite sends it), on the realise path (nix-store) and the fallback (nix-build).
+//! Buildkite sends it), on the realise path (nix-store) and the fallback (nix-build). A
+//! cancel that comes after Nix has finished stops `--exec` from running the program.
 
 mod common;
 use common::*;
 use nix::sys::signal::Signal;
+use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::Duration;
+
+/// The run printed one line saying it was cancelled by `signal`, and then ended by it, as a
+/// shell's child killed by it (the shell reports 128+N).
+#[track_caller]
+fn cancelled_by(run: &Run, signal: Signal) {
+    let number = signal as i32;
+    run.error_mentions(&format!(
+        "cancelled by signal {number} ({signal}); Nix has stopped"
+    ));
+    assert_eq!(
+        run.out.status.signal(),
+        Some(number),
+        "not ended by {signal}\n{}",
+        run.explain()
+    );
+}
+
+/// Nix kills its builder's process group with SIGKILL and waits for the builder alone, so
+/// what the builder started may take a moment longer to go; through a daemon, Nix exits
+/// and the daemon stops the build when it sees the connection close, a moment later. Both
+/// well before the 60 s build would end by itself.
+#[track_caller]
+fn builders_stop(depot: &Depot) {
+    wait_until(Duration::from_secs(30), "the builders to stop", || {
+        depot.builders().is_empty()
+    });
+}
 
 /// Which Nix program a run of the `slow` target starts, and the arguments for it.
 enum Path {
@@ -44,7 +73,6 @@ fn start_slow(depot: &Depot, path: &Path) -> (Spawned, &'static str) {
 /// Starts the slow build, waits until its builder runs, sends `signal` and checks the
 /// run ends cancelled with nothing left running.
 fn cancel(path: Path, signal: Signal, group: bool) {
-    let number = signal as i32;
     let depot = Depot::new();
     let (run, program) = start_slow(&depot, &path);
     let nix = run.wait_for_child(program);
@@ -61,51 +89,49 @@ fn cancel(path: Path, signal: Signal, group: bool) {
         "Nix went on building\n{}",
         run.explain()
     );
-    run.fails_with(128 + number).error_mentions(&format!(
-        "cancelled by signal {number} ({signal}); Nix has stopped"
-    ));
+    cancelled_by(&run, signal);
     assert!(!alive(nix), "{program} outlived us\n{}", run.explain());
     builders_stop(&depot);
     assert!(!depot.path("result").exists(), "{}", run.explain());
 }
 
 #[test]
-fn sigterm_while_realising_stops_nix_and_exits_143() {
+fn sigterm_while_realising_stops_nix_and_ends_by_it() {
     cancel(Path::Realise, Signal::SIGTERM, false);
 }
 
 #[test]
-fn sigint_while_realising_stops_nix_and_exits_130() {
+fn sigint_while_realising_stops_nix_and_ends_by_it() {
     cancel(Path::Realise, Signal::SIGINT, false);
 }
 
 #[test]
-fn sighup_while_realising_stops_nix_and_exits_129() {
+fn sighup_while_realising_stops_nix_and_ends_by_it() {
     cancel(Path::Realise, Signal::SIGHUP, false);
 }
 
 #[test]
-fn sigterm_while_re_evaluating_stops_nix_build_and_exits_143() {
+fn sigterm_while_re_evaluating_stops_nix_build_and_ends_by_it() {
     cancel(Path::Fallback, Signal::SIGTERM, false);
 }
 
 #[test]
-fn sigint_while_re_evaluating_stops_nix_build_and_exits_130() {
+fn sigint_while_re_evaluating_stops_nix_build_and_ends_by_it() {
     cancel(Path::Fallback, Signal::SIGINT, false);
 }
 
 #[test]
-fn sighup_while_re_evaluating_stops_nix_build_and_exits_129() {
+fn sighup_while_re_evaluating_stops_nix_build_and_ends_by_it() {
     cancel(Path::Fallback, Signal::SIGHUP, false);
 }
 
 #[test]
-fn sigterm_to_the_process_group_while_realising_exits_143() {
+fn sigterm_to_the_process_group_while_realising_ends_by_it() {
     cancel(Path::Realise, Signal::SIGTERM, true);
 }
 
 #[test]
-fn sigint_to_the_process_group_while_re_evaluating_exits_130() {
+fn sigint_to_the_process_group_while_re_evaluating_ends_by_it() {
     cancel(Path::Fallback, Signal::SIGINT, true);
 }
 
@@ -157,19 +183,9 @@ fn a_second_signal_reaches_nix_and_a_nix_exiting_0_still_means_cancelled() {
     let run = run.finish(PATIENCE);
     run.stderr_contains("FAKE nix-store: signal 2");
     // The first signal decides the status; Nix's 0 does not turn it into success.
-    run.fails_with(128 + 15)
-        .error_mentions("cancelled by signal 15 (SIGTERM); Nix has stopped");
+    cancelled_by(&run, Signal::SIGTERM);
     assert!(!alive(fake_pid) && !alive(real[0]), "{}", run.explain());
     builders_stop(&depot);
-}
-
-/// Single-user Nix stops its builders before it exits; through a daemon, Nix exits, and the
-/// daemon stops the build when it sees the connection close, a moment later.
-#[track_caller]
-fn builders_stop(depot: &Depot) {
-    wait_until(Duration::from_secs(30), "the builders to stop", || {
-        depot.builders().is_empty()
-    });
 }
 
 #[test]
@@ -227,4 +243,124 @@ fn a_signal_ignored_when_we_started_stays_ignored_as_under_nohup() {
             target(&depot.path("result-dev"))
         ]
     );
+}
+
+/// A program whose build waits for `@gate@` to exist.
+const GATED_PROGRAM: &str = r#"
+    { }: {
+      program = derivation {
+        name = "program-@nonce@";
+        builder = "/bin/sh";
+        system = builtins.currentSystem;
+        args = [ "-c" ''
+          i=0
+          while [ ! -e '@gate@' ] && [ $i -lt 2400 ]; do /bin/sleep 0.05; i=$((i+1)); done
+          printf '#!/bin/sh\necho program ran\n' > $out
+          /bin/chmod +x $out
+        '' ];
+      };
+    }
+"#;
+
+/// Whether a thread of `pid` waits to write into a full pipe.
+fn blocked_writing(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(|task| task.ok()).any(|task| {
+        std::fs::read_to_string(task.path().join("wchan")).is_ok_and(|w| w.contains("pipe_write"))
+    })
+}
+
+/// Reads what is in the pipe now.
+fn drain(reader: &std::fs::File, into: &mut Vec<u8>) {
+    use std::io::Read;
+    let mut chunk = [0; 4096];
+    while let Ok(n @ 1..) = (&*reader).read(&mut chunk) {
+        into.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Fills the pipe to the last byte, so that the next write to it waits.
+fn fill(filler: &std::fs::File) {
+    use std::io::Write;
+    for size in [4096, 1] {
+        while (&*filler).write(&vec![b'.'; size]).is_ok() {}
+    }
+}
+
+/// `--exec` after a cancel: a SIGTERM that arrives once Nix has finished, just before we
+/// would exec the program, still cancels the step. Our stderr is made a full pipe once Nix
+/// is building, so that the `--- Running` line we write before exec waits until the test
+/// has sent the signal.
+#[test]
+fn a_sigterm_after_nix_has_finished_stops_exec_from_running_the_program() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let depot = Depot::empty();
+    let gate = depot.path("gate");
+    let gate_path = gate.to_str().expect("temporary directory not UTF-8");
+    depot.write("default.nix", &GATED_PROGRAM.replace("@gate@", gate_path));
+    let drv = depot.instantiate("program");
+
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let reader = std::fs::File::from(reader);
+    let nonblocking = |fd: &std::fs::File, on: bool| {
+        let flags = if on {
+            nix::fcntl::OFlag::O_NONBLOCK
+        } else {
+            nix::fcntl::OFlag::empty()
+        };
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+    };
+    nonblocking(&reader, true);
+    // A way into the pipe of the test's own that never waits: O_NONBLOCK on the run's end
+    // would make the run's writes fail instead of wait.
+    let filler = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+        .open(format!("/proc/self/fd/{}", writer.as_raw_fd()))
+        .unwrap();
+    let run = Spawned::start(
+        depot
+            .command()
+            .args([
+                os("--log-groups"),
+                os("--drv-path"),
+                drv.into(),
+                os("--exec"),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(writer)),
+    );
+    let mut log = Vec::new();
+    wait_until(PATIENCE, "the build to start", || {
+        drain(&reader, &mut log);
+        !depot.builders().is_empty()
+    });
+    // From now on the pipe stays full but for a Nix that waits to write into it.
+    fill(&filler);
+    std::fs::write(&gate, "").unwrap();
+    wait_until(PATIENCE, "the run to wait to write `--- Running`", || {
+        let nix = children_named(run.pid(), "nix-store");
+        if nix.iter().any(|&pid| blocked_writing(pid)) {
+            drain(&reader, &mut log);
+            fill(&filler);
+        }
+        // Nothing else of ours is written once Nix has finished, before `--- Running`.
+        nix.is_empty() && blocked_writing(run.pid())
+    });
+    run.signal(Signal::SIGTERM, false);
+
+    drop(filler);
+    nonblocking(&reader, false);
+    let rest = std::thread::spawn(move || {
+        drain(&reader, &mut log);
+        log
+    });
+    let mut run = run.finish(PATIENCE);
+    run.out.stderr = rest.join().unwrap();
+    assert!(!run.stdout().contains("program ran"), "{}", run.explain());
+    run.stderr_contains("--- Running");
+    cancelled_by(&run, Signal::SIGTERM);
 }

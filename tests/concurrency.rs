@@ -42,22 +42,21 @@ fn check(depot: &Depot, run: &Run, link: &str) {
 /// once, which all replace their links together.
 fn eight_at_once(fallback: bool, link: impl Fn(usize) -> String) {
     let (depot, gate) = Gate::depot();
-    let drv = match fallback {
-        false => depot.instantiate("gated"),
-        true => depot.collected_drv("gated"),
+    // Re-evaluating, no .drv is given: the first nix-build to evaluate writes the .drv again,
+    // and a run started after that would realise it instead.
+    let target = match fallback {
+        false => [os("--drv-path"), depot.instantiate("gated").into()],
+        true => [os("-A"), os("gated")],
     };
     let args = |i: usize| {
-        let mut args = vec![os("--drv-path"), drv.clone().into(), os("-o"), os(&link(i))];
-        if fallback {
-            args.extend([os("-A"), os("gated")]);
-        }
+        let mut args = target.to_vec();
+        args.extend([os("-o"), os(&link(i))]);
         args
     };
+    let program = if fallback { "nix-build" } else { "nix-store" };
     let runs: Vec<Spawned> = (0..RUNS).map(|i| start(&depot, &args(i))).collect();
-    // Re-evaluating writes the .drv back, so a run that starts after another's nix-build
-    // has evaluated rightly realises it instead.
     for run in &runs {
-        run.wait_for_child_of(&["nix-build", "nix-store"]);
+        run.wait_for_child(program);
     }
     wait_until(PATIENCE, "the build to start", || {
         !depot.builders().is_empty()

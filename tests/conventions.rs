@@ -13,14 +13,17 @@ fn version_and_help() {
         run.success().stdout(),
         format!("nix-buildkite-build {}\n", env!("CARGO_PKG_VERSION"))
     );
-    let help = depot.run(["--help"]);
+    // Each example is one command on one line (or continued with `\`), even on a terminal
+    // 80 columns wide, so that none reads as two.
+    let help = Run::new(depot.command().arg("--help").env("COLUMNS", "80"));
     help.success();
     for needle in [
         "Examples:",
-        "--drvmap pipeline/drvmap.json",
-        "--exec",
+        "\n  nix-buildkite-build --drv-path /nix/store/…-besadii.drv \\\n    --attr ops --attr besadii\n",
+        "\n  nix-buildkite-build --drvmap pipeline/drvmap.json //ops/besadii //tools/foo\n",
+        "\n  nix-buildkite-build --drv-path /nix/store/…-deploy.drv --exec -- --prod\n",
+        "\n  nix-buildkite-build -A ops.besadii --option builders 'ssh://big x86_64-linux'\n",
         "Exit status:",
-        "--option builders",
     ] {
         assert!(
             help.stdout().contains(needle),

@@ -194,23 +194,3 @@ fn mk_run_command_builds_and_runs_the_step_script_with_quoted_args() {
     let nix = depot.bare("nix-store", [os("--realise"), fails.into()]);
     bash(&depot, &failing).fails_with(nix.code().unwrap());
 }
-
-#[test]
-fn static_true_builds_with_nixpkgs_static_toolchain() {
-    let package = package_dir();
-    let linked = |static_: bool| {
-        eval_string(
-            package.path(),
-            &format!(
-                r#"(import ./default.nix {{
-                     pkgs.rustPlatform.buildRustPackage = a: {{ linked = "dynamically"; }};
-                     pkgs.pkgsStatic.rustPlatform.buildRustPackage = a: {{ linked = "statically"; }};
-                     static = {static_};
-                   }}).linked"#
-            ),
-            &[],
-        )
-    };
-    assert_eq!(linked(false), "dynamically");
-    assert_eq!(linked(true), "statically");
-}

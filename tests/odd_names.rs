@@ -136,5 +136,5 @@ fn bare_nix_syntax_works_for_plain_and_dotted_names() {
     depot
         .run(["--no-out-link", "-A", "dot.ted"])
         .fails_with(1)
-        .stderr_contains("dot.ted does not exist (no attribute 'dot')");
+        .error_mentions("cannot build dot.ted: the root");
 }

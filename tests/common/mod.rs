@@ -471,6 +471,18 @@ impl Spawned {
         if !command.get_envs().any(|(key, _)| key == "NIX_CONFIG") {
             command.env("NIX_CONFIG", nix_config());
         }
+        // The signals tests send act by default, as for a step Buildkite starts, even when
+        // the suite itself runs under `nohup` or as a background job, which ignore SIGHUP
+        // or SIGINT in what they start. A test of an ignored signal ignores it itself.
+        // SAFETY: signal(2) is async-signal-safe and allocates nothing.
+        unsafe {
+            command.pre_exec(|| {
+                for signal in [nix::libc::SIGINT, nix::libc::SIGHUP, nix::libc::SIGTERM] {
+                    nix::libc::signal(signal, nix::libc::SIG_DFL);
+                }
+                Ok(())
+            });
+        }
         let mut child = command
             .process_group(0)
             .stdin(Stdio::null())
@@ -526,25 +538,16 @@ impl Spawned {
     /// The one live child named `name` (a Nix program), once it has started.
     #[track_caller]
     pub fn wait_for_child(&self, name: &str) -> u32 {
-        self.wait_for_child_of(&[name])
-    }
-
-    /// The one live child named one of `names`, once it has started.
-    #[track_caller]
-    pub fn wait_for_child_of(&self, names: &[&str]) -> u32 {
         let mut found = Vec::new();
         wait_until(
             PATIENCE,
-            &format!("{} to start under {}", names.join(" or "), self.command),
+            &format!("{name} to start under {}", self.command),
             || {
-                found = names
-                    .iter()
-                    .flat_map(|name| children_named(self.pid(), name))
-                    .collect();
+                found = children_named(self.pid(), name);
                 !found.is_empty()
             },
         );
-        assert_eq!(found.len(), 1, "more than one of {names:?}");
+        assert_eq!(found.len(), 1, "more than one {name}");
         found[0]
     }
 

@@ -1,16 +1,22 @@
 # What nix-buildkite-build evaluates when a target's .drv is gone: select each target's
-# attribute path from the root, report what was found on one trace line (which
-# nix-buildkite-build reads and keeps out of the log), and return the outputs to build.
+# attribute path from the root, report what was found on one trace line starting with
+# reportTag (which nix-buildkite-build reads and keeps out of the log: report.rs), and
+# return the outputs to build.
 #
 # It returns none (nix-build then exits 0 having built nothing, and nix-buildkite-build
-# explains why from the report, with its own exit status) if an output asked for does not
-# exist, if under `strict` a target no longer evaluates to the .drv the pipeline recorded,
-# or if a file or directory is where an out-link must go: only now are the outputs known,
-# and Nix would refuse that link only after building.
+# explains why from the report, with its own exit status) if a target's attribute path
+# names nothing or no derivation, if an output asked for does not exist, if under `strict`
+# a target no longer evaluates to the .drv the pipeline recorded, or if a file or directory
+# is where an out-link must go: only now are the outputs known, and Nix would refuse that
+# link only after building. Reported, not thrown: a throw would show a trace through this
+# file, some 70 lines under --show-trace, for a mistyped name. Errors in the user's code
+# still throw, with their trace.
+#
+# Builtins of Nix 2.3 only.
 #
 # Everything that varies arrives as data in the first argument, written as string literals;
 # the second is the --arg/--argstr set for the root function.
-{ root, targets, outputs ? null, strict ? false, outLink ? null }:
+{ root, targets, outputs ? null, strict ? false, outLink ? null, reportTag }:
 args:
 let
   # The root called as nix-build calls it (Nix's autoCallFunction): a function taking an
@@ -28,12 +34,17 @@ let
     && shows "ellipsis=\"1\"" f;
   rootValue = autoCall (import root);
 
-  select = target:
-    builtins.foldl'
-      (value: name: value.${name} or (throw
-        "nix-buildkite-build: ${target.shown} does not exist (no attribute '${name}')"))
-      rootValue
-      target.attrPath;
+  # Follows a target's attribute path from the root: `{ value }` at its end, or where it
+  # breaks off, `{ found; type; }`: how many names were found, and the type of what has no
+  # attribute of the next name.
+  select = target: builtins.foldl'
+    (at: name:
+      if !(at ? value) then at
+      else if builtins.isAttrs at.value && builtins.hasAttr name at.value
+      then { value = at.value.${name}; found = at.found + 1; }
+      else { inherit (at) found; type = builtins.typeOf at.value; })
+    { value = rootValue; found = 0; }
+    target.attrPath;
 
   # A content-addressed output's path is only known once built.
   storePrefix = builtins.storeDir + "/";
@@ -43,12 +54,15 @@ let
 
   evaluate = target:
     let
-      drv = select target;
+      at = select target;
+      drv = at.value;
       all = drv.outputs or [ "out" ];
       wanted = if outputs == null then all else outputs;
     in
-    if (drv.type or null) != "derivation" then
-      throw "nix-buildkite-build: ${target.shown} is not a derivation"
+    if !(at ? value) then
+      { report = { missing = at.found; inherit (at) type; }; fine = false; }
+    else if (drv.type or null) != "derivation" then
+      { report = { notDerivation = builtins.typeOf drv; }; fine = false; }
     else {
       inherit drv;
       report = {
@@ -62,8 +76,9 @@ let
 
   evaluated = map evaluate targets;
 
-  # Targets that are one derivation are built and linked once, as Nix would.
-  distinct = builtins.foldl'
+  # Targets that are one derivation are built and linked once, as Nix would; none are,
+  # should a target be no derivation.
+  distinct = if !builtins.all (e: e ? drv) evaluated then [ ] else builtins.foldl'
     (kept: e:
       if builtins.any (k: k.report.drvPath == e.report.drvPath) kept then kept else kept ++ [ e ])
     [ ]
@@ -84,7 +99,7 @@ let
 
   report = { targets = map (e: e.report) evaluated; inherit blocked; };
 in
-builtins.trace "@nix-buildkite-build-report ${builtins.toJSON report}"
+builtins.trace "${reportTag} ${builtins.toJSON report}"
   (if builtins.all (e: e.fine) evaluated && blocked == [ ]
   then builtins.concatMap (e: map (name: e.drv.${name}) e.built) distinct
   else [ ])

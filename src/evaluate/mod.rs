@@ -2,21 +2,23 @@
 //! `nix-build` (one Nix process, so the fallback costs no more than Nix itself).
 //!
 //! The expression is `evaluate.nix` applied to data we write as Nix literals, so no
-//! attribute name is ever parsed as code. It reports each evaluated derivation on a trace
-//! line, which is how we learn the `.drv` and the outputs to verify without a second process.
+//! attribute name is ever parsed as code. It reports each evaluated derivation on one line
+//! of Nix's stderr (`report`), which is how we learn the `.drv` and the outputs to verify.
 
-use crate::attr::nix_string;
+mod report;
+
+use crate::attr::{AttrPath, nix_string};
 use crate::built::{self, Built, Expected, Method, Printed};
-use crate::drv::{self, Output};
+use crate::command::NixCommand;
+use crate::drv;
 use crate::error::{Error, Result};
 use crate::links;
 use crate::log;
-use crate::nix::NixCommand;
-use crate::request::Request;
-use crate::store;
+use crate::request::{Request, Target};
+use report::{Found, Report};
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const PRELUDE: &[u8] = include_bytes!("evaluate.nix");
 
@@ -32,7 +34,7 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
     if request.show_trace {
         command.arg("--show-trace");
     }
-    command.args(&request.nix_options).watch_report();
+    command.args(&request.nix_options);
     if request.dry_run {
         crate::stdout::write_line(&command.display())?;
         return Ok(None);
@@ -43,13 +45,13 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
         request.log_groups,
         &format!("Re-evaluating {}", what.join(", ")),
     );
-    let finished = command.run(request.verbose, || ())?;
+    let mut filter = report::Filter::new(std::io::stderr());
+    let finished = command.run_reading_stderr(request.verbose, &mut |log| filter.feed(log))?;
 
     // Checked even when Nix failed, so that a drift warning explains a failed build.
-    let expected = finished
-        .report
-        .as_deref()
-        .map(|r| expected(request, r))
+    let expected = filter
+        .finish()
+        .map(|report| expected(request, &report))
         .transpose();
     if !finished.status.success() {
         log::expand_failed(request.log_groups);
@@ -77,12 +79,20 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
 /// error under `--strict`), a file or directory where a link must go an error. Targets
 /// that evaluate to the same `.drv` are built once.
 fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
-    let Report { targets, blocked } = parse_report(&request.store, report)?;
+    let Report { targets, blocked } = report::parse(&request.store, report)?;
     if targets.len() != request.targets.len() {
-        return Err(report_error("not one entry per target"));
+        return Err(report::error("not one entry per target"));
     }
     let mut expected: Vec<Expected> = Vec::with_capacity(targets.len());
-    for (target, (drv_path, outputs)) in request.targets.iter().zip(targets) {
+    for (target, found) in request.targets.iter().zip(targets) {
+        let (drv_path, outputs) = match found {
+            Found::Derivation(drv_path, outputs) => (drv_path, outputs),
+            Found::Missing { found, type_ } => return Err(missing(request, target, found, &type_)),
+            Found::NotADerivation(type_) => {
+                let why = format!("it is {}, not a derivation", a_type(&type_));
+                return Err(cannot_build(target, &why));
+            }
+        };
         if let Some(recorded) = target.drv_path.as_ref().filter(|r| **r != drv_path) {
             let drift = format!(
                 "{} now evaluates to {}, not to {} as recorded: the tree changed since \
@@ -113,6 +123,47 @@ fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
     Ok(expected)
 }
 
+/// The error for an attribute path that breaks off after `found` names, at a value of
+/// `type_` that has no attribute of the next name.
+fn missing(request: &Request, target: &Target, found: usize, type_: &str) -> Error {
+    let names = target
+        .attr_path
+        .as_ref()
+        .map_or(&[][..], |path| &path.0[..]);
+    let Some(next) = names.get(found) else {
+        return report::error("a missing attribute beyond the attribute path");
+    };
+    let found = &names[..found];
+    let place = match found {
+        [] => format!("the root ({})", request.root.display()),
+        _ => AttrPath(found.to_vec()).to_string(),
+    };
+    let next = AttrPath(vec![next.clone()]);
+    let why = match type_ {
+        "set" => format!("{place} has no attribute {next}"),
+        _ => format!("{place} is {}, which has no attributes", a_type(type_)),
+    };
+    cannot_build(target, &why)
+}
+
+/// One line: the target, and why it names no derivation. Nix's status for an evaluation
+/// error, 1, goes with it.
+fn cannot_build(target: &Target, why: &str) -> Error {
+    Error::NoDerivation(format!("cannot build {}: {why}", target.describe()))
+}
+
+/// A type `builtins.typeOf` names, as a phrase.
+fn a_type(type_: &str) -> String {
+    match type_ {
+        "set" => "an attribute set".into(),
+        "int" => "an integer".into(),
+        "bool" => "a Boolean".into(),
+        "lambda" => "a function".into(),
+        "null" => "null".into(),
+        _ => format!("a {type_}"),
+    }
+}
+
 /// `PRELUDE { root = …; targets = [ … ]; … }`, a function of the root's arguments.
 fn expression(request: &Request) -> Result<OsString> {
     let string = |bytes: &[u8]| nix_string(bytes);
@@ -134,8 +185,6 @@ fn expression(request: &Request) -> Result<OsString> {
         };
         expr.extend_from_slice(b"\n    { attrPath = ");
         expr.extend(attr_path.nix_list());
-        expr.extend_from_slice(b"; shown = ");
-        expr.extend(string(attr_path.to_string().as_bytes()));
         expr.extend_from_slice(b"; drvPath = ");
         expr.extend(path_or_null(target.drv_path.as_ref()));
         expr.extend_from_slice(b"; }");
@@ -155,6 +204,8 @@ fn expression(request: &Request) -> Result<OsString> {
     expr.extend_from_slice(if request.strict { b"true" } else { b"false" });
     expr.extend_from_slice(b";\n  outLink = ");
     expr.extend(path_or_null(request.out_link.as_ref()));
+    expr.extend_from_slice(b";\n  reportTag = ");
+    expr.extend(string(report::TAG.as_bytes()));
     expr.extend_from_slice(b";\n};\nin { ");
     // Nix 2.3 passes a function only the --arg/--argstr arguments it declares by name, even
     // when it has `...` (2.4 and later pass all): so the wrapper declares each one that can
@@ -205,72 +256,4 @@ fn declarable(root_args: &[OsString]) -> Vec<&[u8]> {
         }
     }
     names
-}
-
-fn report_error(why: &str) -> Error {
-    Error::Unverified(format!(
-        "nix-build reported what it evaluated in a form not understood ({why}); printing nothing"
-    ))
-}
-
-/// The report line, read.
-struct Report {
-    /// Per target: its `.drv` and all its outputs.
-    targets: Vec<(PathBuf, Vec<Output>)>,
-    /// Links (by target index and output) that a file or directory is in the way of.
-    blocked: Vec<(usize, String)>,
-}
-
-/// Reads the report line: `{"targets": [{"drvPath": …, "outputs": [{"name": …, "path": …}]}],
-/// "blocked": [{"index": …, "name": …}]}`. Every path in it must be a store path, or `null` for an output
-/// only known once built: it decides what reaches stdout.
-fn parse_report(store: &Path, report: &[u8]) -> Result<Report> {
-    let store_path = |path: &serde_json::Value| {
-        path.as_str()
-            .map(PathBuf::from)
-            .filter(|p| store::is_store_path(store, p))
-            .ok_or_else(|| report_error("a path is missing or not in the store"))
-    };
-    let json: serde_json::Value =
-        serde_json::from_slice(report).map_err(|_| report_error("not JSON"))?;
-    let list = |value: &serde_json::Value, what: &str| {
-        value
-            .as_array()
-            .cloned()
-            .ok_or_else(|| report_error(&format!("no list of {what}")))
-    };
-    let targets = list(&json["targets"], "targets")?
-        .iter()
-        .map(|target| {
-            let drv_path = store_path(&target["drvPath"])?;
-            let outputs = list(&target["outputs"], "outputs")?
-                .iter()
-                .map(|output| {
-                    let name = output["name"]
-                        .as_str()
-                        .ok_or_else(|| report_error("an output has no name"))?;
-                    let path = match &output["path"] {
-                        serde_json::Value::Null => None,
-                        path => Some(store_path(path)?),
-                    };
-                    Ok(Output {
-                        name: name.to_owned(),
-                        path,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Ok((drv_path, outputs))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let blocked = list(&json["blocked"], "blocked links")?
-        .iter()
-        .map(|link| {
-            Some((
-                link["index"].as_u64()? as usize,
-                link["name"].as_str()?.to_owned(),
-            ))
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| report_error("a blocked link lacks its index or name"))?;
-    Ok(Report { targets, blocked })
 }

@@ -1,0 +1,110 @@
+//! The one decision: realise the recorded `.drv`s when every one is present, evaluating
+//! nothing; otherwise, or if one vanishes before Nix reads it, evaluate every target's
+//! attribute path instead, in one `nix-build`. Either way the out-links are checked before
+//! Nix runs, and git is asked about them while it does (`worktree`).
+
+use crate::built::{Built, Expected};
+use crate::error::{Error, Result};
+use crate::realise::{self, Outcome};
+use crate::request::Request;
+use crate::{drv, evaluate, links, log, worktree};
+use std::path::{Path, PathBuf};
+
+/// Builds every target of `request`, one way or the other; `None` after a `--dry-run`.
+pub fn build(request: &Request) -> Result<Option<Vec<Built>>> {
+    let mut recorded: Vec<Expected> = Vec::with_capacity(request.targets.len());
+    let mut gone: Vec<PathBuf> = Vec::new();
+    for target in &request.targets {
+        let Some(drv_path) = &target.drv_path else {
+            continue;
+        };
+        // Nix builds a .drv named twice once, and links it once.
+        if recorded.iter().any(|r| &r.drv_path == drv_path) || gone.contains(drv_path) {
+            continue;
+        }
+        match drv::read_outputs(drv_path)? {
+            Some(outputs) => recorded.push(Expected {
+                label: target.label.clone(),
+                drv_path: drv_path.clone(),
+                outputs: drv::select(outputs, &request.outputs, drv_path)?,
+            }),
+            None => gone.push(drv_path.clone()),
+        }
+    }
+
+    if gone.is_empty() && request.targets.iter().all(|t| t.drv_path.is_some()) {
+        let planned = planned_links(request, &recorded);
+        for link in &planned {
+            links::check(&request.store, link)?;
+        }
+        // git runs while Nix builds.
+        let mut git = None;
+        match realise::realise(request, recorded, || git = worktree::Check::start(planned))? {
+            Outcome::Built(built) => return Ok(Some(finish(built, git))),
+            Outcome::DryRun => return Ok(None),
+            Outcome::Vanished(drvs) => gone = drvs,
+        }
+    } else if let Some(base) = &request.out_link {
+        links::check_place(&request.store, base)?;
+    }
+
+    for drv_path in &gone {
+        re_evaluating(request, drv_path)?;
+    }
+    let Some(built) = evaluate::evaluate(request)? else {
+        return Ok(None);
+    };
+    // Which links the fallback made is known only now.
+    let made = built
+        .iter()
+        .flat_map(|b| &b.outputs)
+        .filter_map(|o| o.link.clone());
+    let git = worktree::Check::start(made.collect());
+    Ok(Some(finish(built, git)))
+}
+
+fn finish(built: Vec<Built>, git: Option<worktree::Check>) -> Vec<Built> {
+    if let Some(git) = git {
+        git.finish();
+    }
+    built
+}
+
+/// The out-links realising `recorded` makes: one per output of each target.
+fn planned_links(request: &Request, recorded: &[Expected]) -> Vec<PathBuf> {
+    let Some(base) = &request.out_link else {
+        return Vec::new();
+    };
+    recorded
+        .iter()
+        .enumerate()
+        .flat_map(|(index, target)| {
+            target
+                .outputs
+                .iter()
+                .map(move |o| links::link_name(base, index, &o.name))
+        })
+        .collect()
+}
+
+/// Says that `drv_path` is gone and what will be evaluated instead, or fails if nothing can.
+fn re_evaluating(request: &Request, drv_path: &Path) -> Result<()> {
+    let target = request
+        .targets
+        .iter()
+        .find(|t| t.drv_path.as_deref() == Some(drv_path));
+    match target.and_then(|t| t.attr_path.as_ref()) {
+        Some(attr_path) => {
+            log::note(&format!(
+                "{} is gone (garbage-collected); re-evaluating {attr_path}",
+                drv_path.display()
+            ));
+            Ok(())
+        }
+        None => Err(Error::NoFallback(format!(
+            "{} is gone (garbage-collected) and cannot be re-evaluated: \
+             give its attribute path (--attr or -A)",
+            drv_path.display()
+        ))),
+    }
+}

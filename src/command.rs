@@ -1,0 +1,268 @@
+//! Running Nix: the one place that does, and the one place that starts any process (git too).
+//!
+//! A command is built up, shown shell-quoted (`--verbose`, `--dry-run`, and every error about
+//! it), then run once. Nix's stdout is captured, as it carries the paths we verify; its
+//! stderr, the build log, goes straight to ours so it streams live, unless the caller reads
+//! it (`crate::evaluate` does, for its report line). Signals to us go on to Nix while it runs
+//! (`crate::signals`), and how Nix ended comes back exactly (`Status`).
+
+use crate::error::{Error, Result};
+use crate::pipes;
+use crate::signals::{self, Forwarding};
+use nix::sys::signal::Signal;
+use std::borrow::Cow;
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+/// A Nix command line, built up and then run once.
+pub struct NixCommand {
+    program: &'static str,
+    args: Vec<OsString>,
+}
+
+/// What a finished Nix process left us.
+pub struct Finished {
+    pub status: Status,
+    /// Nix's stdout, or `None` if it printed more than any list of paths could be.
+    pub stdout: Option<Vec<u8>>,
+}
+
+impl NixCommand {
+    pub fn new(program: &'static str) -> Self {
+        NixCommand {
+            program,
+            args: Vec::new(),
+        }
+    }
+
+    pub fn arg(&mut self, arg: impl Into<OsString>) -> &mut Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = A>, A: Into<OsString>>(&mut self, args: I) -> &mut Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn program(&self) -> &'static str {
+        self.program
+    }
+
+    /// The exact command, shell-quoted, as a person would paste it.
+    pub fn display(&self) -> String {
+        self.words().map(shell_quote).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The command on one line, for error messages: a multi-line argument (the generated
+    /// expression) is shown as `'…'`; `--verbose` prints it whole.
+    pub fn display_brief(&self) -> String {
+        self.words()
+            .map(|arg| {
+                if arg.as_bytes().contains(&b'\n') {
+                    Cow::Borrowed("'…'")
+                } else {
+                    shell_quote(arg)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn words(&self) -> impl Iterator<Item = &OsStr> {
+        std::iter::once(OsStr::new(self.program)).chain(self.args.iter().map(OsString::as_os_str))
+    }
+
+    /// Runs the command to completion, calling `started` as soon as Nix has started. A
+    /// signal to us is forwarded to Nix and reported as `Error::Cancelled` once Nix has
+    /// exited; any other status is left to the caller.
+    pub fn run(&self, verbose: bool, started: impl FnOnce()) -> Result<Finished> {
+        self.run_with(verbose, started, Stdio::inherit(), &mut |_| {})
+    }
+
+    /// As `run`, but Nix's stderr is read and handed to `log` as it arrives.
+    pub fn run_reading_stderr(
+        &self,
+        verbose: bool,
+        log: &mut dyn FnMut(&[u8]),
+    ) -> Result<Finished> {
+        self.run_with(verbose, || (), Stdio::piped(), log)
+    }
+
+    fn run_with(
+        &self,
+        verbose: bool,
+        started: impl FnOnce(),
+        stderr: Stdio,
+        log: &mut dyn FnMut(&[u8]),
+    ) -> Result<Finished> {
+        if let Some(signal) = signals::received() {
+            return Err(Error::Cancelled(signal));
+        }
+        if verbose {
+            // A closed stderr loses the line, not the build.
+            let _ = writeln!(io::stderr(), "$ {}", self.display());
+        }
+        Forwarding::install();
+        let mut command = Command::new(self.program);
+        command
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        let mut child = spawn(&mut command).map_err(|e| self.spawn_error(e))?;
+        let forwarding = Forwarding::to(child.id());
+        started();
+
+        let stdout = pipes::read_until_exit(&mut child, log);
+        // Nix has exited (`read_until_exit` returns only then; waited for here if reading
+        // failed) but is not yet reaped, so its pid cannot have been reused: only now may
+        // signals stop going to it.
+        if stdout.is_err() {
+            let _ = pipes::wait_for_exit(child.id());
+        }
+        drop(forwarding);
+        let status = child.wait();
+
+        if let Some(signal) = signals::received() {
+            return Err(Error::Cancelled(signal));
+        }
+        let status = status.map_err(|e| Error::io(format!("waiting for {}", self.program), e))?;
+        let stdout =
+            stdout.map_err(|e| Error::io(format!("reading the output of {}", self.program), e))?;
+        Ok(Finished {
+            status: status.into(),
+            stdout,
+        })
+    }
+
+    /// The error for a Nix that ran and failed, carrying the command line.
+    pub fn failed(&self, status: Status) -> Error {
+        Error::Nix {
+            command: self.display_brief(),
+            program: self.program,
+            status,
+        }
+    }
+
+    fn spawn_error(&self, err: io::Error) -> Error {
+        let program = self.program;
+        match err.kind() {
+            io::ErrorKind::NotFound => {
+                Error::NixMissing(format!("{program} not found on PATH; is Nix installed?"))
+            }
+            io::ErrorKind::PermissionDenied => {
+                Error::NixMissing(format!("{program} on PATH is not executable: {err}"))
+            }
+            _ => Error::io(format!("cannot start {program}"), err),
+        }
+    }
+}
+
+/// Starts `command` as Nix's own `startProcess` starts a process: with a parent-death
+/// signal. Should we die without passing a signal on (SIGKILL), the child gets SIGTERM, so
+/// that Nix stops its builders instead of building for nobody. The kernel sends it when the
+/// thread that started the child ends, which is our one thread, so only when we do.
+pub fn spawn(command: &mut Command) -> io::Result<Child> {
+    let parent = nix::unistd::getpid();
+    // SAFETY: the hook runs in the forked child before exec, and makes two system calls,
+    // which are async-signal-safe; it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+            // We may have died before that took effect, and then no signal will come.
+            if nix::unistd::getppid() != parent {
+                return Err(nix::errno::Errno::ESRCH.into());
+            }
+            Ok(())
+        })
+    };
+    command.spawn()
+}
+
+/// How a child process ended, as the exit status a shell would report for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Status {
+    pub fn success(self) -> bool {
+        self == Status::Code(0)
+    }
+
+    /// The status a caller of this tool sees: Nix's own code unchanged, 128+N for signal N.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            // An exit status is a byte; std hands it over as an i32.
+            Status::Code(code) => code as u8,
+            Status::Signal(signal) => 128 + signal as u8,
+        }
+    }
+}
+
+impl From<std::process::ExitStatus> for Status {
+    fn from(status: std::process::ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(code), _) => Status::Code(code),
+            (None, Some(signal)) => Status::Signal(signal),
+            // Stopped or continued: not reported by wait; a failure if ever seen.
+            (None, None) => Status::Code(1),
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Code(code) => write!(f, "exit status {code}"),
+            Status::Signal(signal) => {
+                let name = Signal::try_from(*signal)
+                    .map(|s| s.as_str())
+                    .unwrap_or("unknown signal");
+                write!(f, "signal {signal} ({name})")
+            }
+        }
+    }
+}
+
+/// Quotes one argument for a POSIX shell: bare when safe, else in single quotes; bytes that
+/// are not UTF-8 in bash's `$'\xNN'` form, so what is shown is exactly what was run.
+pub fn shell_quote(arg: &OsStr) -> Cow<'_, str> {
+    match arg.to_str() {
+        Some(text) => shell_words::quote(text),
+        None => {
+            let mut quoted = String::from("$'");
+            for &b in arg.as_bytes() {
+                match b {
+                    b'\'' | b'\\' => {
+                        quoted.push('\\');
+                        quoted.push(b as char);
+                    }
+                    0x20..=0x7e => quoted.push(b as char),
+                    _ => quoted.push_str(&format!("\\x{b:02x}")),
+                }
+            }
+            quoted.push('\'');
+            Cow::Owned(quoted)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_like_a_shell() {
+        assert_eq!(shell_quote(OsStr::new("plain")), "plain");
+        assert_eq!(shell_quote(OsStr::new("it's")), "'it'\\''s'");
+        assert_eq!(shell_quote(OsStr::from_bytes(b"a\xffb'")), "$'a\\xffb\\''");
+    }
+}
