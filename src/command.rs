@@ -9,11 +9,13 @@
 use crate::error::{Error, Result};
 use crate::pipes;
 use crate::signals::{self, Forwarding};
+use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::signal::Signal;
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -22,7 +24,13 @@ use std::process::{Child, Command, Stdio};
 pub struct NixCommand {
     program: &'static str,
     args: Vec<OsString>,
+    /// What Nix reads on stdin (an expression, for `nix-build -`); else /dev/null.
+    stdin: Option<Vec<u8>>,
 }
+
+/// Ends the here-document that shows a command's stdin. No line of a generated expression
+/// is this: every name in one is a string literal, with its line breaks escaped.
+const HEREDOC_END: &str = "NIX_BUILDKITE_BUILD_EXPRESSION";
 
 /// What a finished Nix process left us.
 pub struct Finished {
@@ -36,6 +44,7 @@ impl NixCommand {
         NixCommand {
             program,
             args: Vec::new(),
+            stdin: None,
         }
     }
 
@@ -49,28 +58,44 @@ impl NixCommand {
         self
     }
 
+    /// Gives Nix `text` on its stdin. However long, it never meets the kernel's limit on
+    /// one argument (128 KiB), as an expression passed with `-E` does.
+    pub fn stdin(&mut self, text: Vec<u8>) -> &mut Self {
+        self.stdin = Some(text);
+        self
+    }
+
     pub fn program(&self) -> &'static str {
         self.program
     }
 
-    /// The exact command, shell-quoted, as a person would paste it.
-    pub fn display(&self) -> String {
-        self.words().map(shell_quote).collect::<Vec<_>>().join(" ")
+    /// The exact command, shell-quoted, as a person would paste it, with its stdin as a
+    /// here-document: lines that a shell runs as they are.
+    pub fn display(&self) -> Vec<u8> {
+        let mut shown = self.display_line().into_bytes();
+        if let Some(text) = &self.stdin {
+            shown.extend_from_slice(format!(" <<'{HEREDOC_END}'\n").as_bytes());
+            shown.extend_from_slice(text);
+            if !text.ends_with(b"\n") {
+                shown.push(b'\n');
+            }
+            shown.extend_from_slice(HEREDOC_END.as_bytes());
+        }
+        shown
     }
 
-    /// The command on one line, for error messages: a multi-line argument (the generated
-    /// expression) is shown as `'…'`; `--verbose` prints it whole.
+    /// The command on one line, for error messages: the stdin is left out (`--verbose` and
+    /// `--dry-run` show it whole).
     pub fn display_brief(&self) -> String {
-        self.words()
-            .map(|arg| {
-                if arg.as_bytes().contains(&b'\n') {
-                    Cow::Borrowed("'…'")
-                } else {
-                    shell_quote(arg)
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+        let mut line = self.display_line();
+        if self.stdin.is_some() {
+            line.push_str(" <<'…'");
+        }
+        line
+    }
+
+    fn display_line(&self) -> String {
+        self.words().map(shell_quote).collect::<Vec<_>>().join(" ")
     }
 
     fn words(&self) -> impl Iterator<Item = &OsStr> {
@@ -105,13 +130,23 @@ impl NixCommand {
         }
         if verbose {
             // A closed stderr loses the line, not the build.
-            let _ = writeln!(io::stderr(), "$ {}", self.display());
+            let mut line = b"$ ".to_vec();
+            line.extend(self.display());
+            line.push(b'\n');
+            let _ = io::stderr().write_all(&line);
         }
+        let stdin =
+            match &self.stdin {
+                Some(text) => Stdio::from(file_holding(text).map_err(|e| {
+                    Error::io(format!("cannot prepare {}'s stdin", self.program), e)
+                })?),
+                None => Stdio::null(),
+            };
         Forwarding::install();
         let mut command = Command::new(self.program);
         command
             .args(&self.args)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(stderr);
         let mut child = spawn(&mut command).map_err(|e| self.spawn_error(e))?;
@@ -182,6 +217,15 @@ pub fn spawn(command: &mut Command) -> io::Result<Child> {
         })
     };
     command.spawn()
+}
+
+/// A file in memory holding `bytes`, read from its start: a child's stdin. A file, not a
+/// pipe, so that no write of ours waits for the child to read, however much there is.
+pub fn file_holding(bytes: &[u8]) -> io::Result<File> {
+    let mut file = File::from(memfd_create(c"nix-buildkite-build", MFdFlags::MFD_CLOEXEC)?);
+    file.write_all(bytes)?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(file)
 }
 
 /// How a child process ended, as the exit status a shell would report for it.

@@ -41,7 +41,7 @@ pub fn realise(
     }
     command.args(&request.nix_options);
     if request.dry_run {
-        crate::stdout::write_line(&command.display())?;
+        crate::stdout::write_line(command.display())?;
         return Ok(Outcome::DryRun);
     }
 

@@ -57,9 +57,10 @@ pub fn print_json(built: &[Built]) -> Result<()> {
     write(&json)
 }
 
-/// One line of text: the Nix command of a `--dry-run`.
-pub fn write_line(line: &str) -> Result<()> {
-    write(format!("{line}\n").as_bytes())
+/// The Nix command of a `--dry-run`, ended by a newline.
+pub fn write_line(mut line: Vec<u8>) -> Result<()> {
+    line.push(b'\n');
+    write(&line)
 }
 
 pub fn write(text: &[u8]) -> Result<()> {

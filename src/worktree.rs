@@ -5,10 +5,8 @@
 
 use crate::command;
 use crate::log;
-use nix::sys::memfd::{MFdFlags, memfd_create};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::OwnedFd;
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -67,20 +65,15 @@ impl Check {
     }
 }
 
-/// `links` NUL-separated, in a file in memory for git's stdin. A file, not a pipe, so that
-/// no write of ours waits for git, however many links there are; and git can print its
-/// answer into its pipe while we wait for Nix. `None` if it cannot be made.
-fn listing(links: &[PathBuf]) -> Option<OwnedFd> {
-    let name = c"nix-buildkite-build-links";
-    let mut file = File::from(memfd_create(name, MFdFlags::MFD_CLOEXEC).ok()?);
+/// `links` NUL-separated, for git's stdin, which can then print its answer into its pipe
+/// while we wait for Nix. `None` if it cannot be made.
+fn listing(links: &[PathBuf]) -> Option<File> {
     let mut text = Vec::new();
     for link in links {
         text.extend_from_slice(link.as_os_str().as_bytes());
         text.push(0);
     }
-    file.write_all(&text).ok()?;
-    file.seek(SeekFrom::Start(0)).ok()?;
-    Some(file.into())
+    command::file_holding(&text).ok()
 }
 
 /// The NUL-separated links that git ignores, or `None` if git could not tell.

@@ -257,7 +257,7 @@ const GATED_PROGRAM: &str = r#"
           while [ ! -e '@gate@' ] && [ $i -lt 2400 ]; do /bin/sleep 0.05; i=$((i+1)); done
           printf '#!/bin/sh\necho program ran\n' > $out
           /bin/chmod +x $out
-        '' ];
+        '' "nbb-builder-@nonce@" ];
       };
     }
 "#;

@@ -43,18 +43,26 @@ fn prints_a_runnable_fallback_command_and_builds_nothing() {
         os("hi"),
     ]);
     run.success();
-    let words = shell_words::split(&run.stdout()).unwrap();
-    assert_eq!(words[0..2], ["nix-build", "-E"]);
-    assert!(
-        words.ends_with(&[
-            "--argstr".into(),
-            "greeting".into(),
-            "hi".into(),
-            "--out-link".into(),
-            depot.path("result").to_string_lossy().into_owned(),
-            "--show-trace".into(),
-        ]),
-        "{words:?}"
+    // The expression goes on stdin, a here-document after the command line.
+    let stdout = run.stdout();
+    let (line, expression) = stdout.split_once('\n').unwrap();
+    let line = line
+        .strip_suffix(" <<'NIX_BUILDKITE_BUILD_EXPRESSION'")
+        .unwrap_or_else(|| panic!("no here-document: {line}"));
+    assert!(expression.ends_with("\nNIX_BUILDKITE_BUILD_EXPRESSION\n"));
+    let words = shell_words::split(line).unwrap();
+    assert_eq!(
+        words,
+        [
+            "nix-build",
+            "-",
+            "--argstr",
+            "greeting",
+            "hi",
+            "--out-link",
+            &depot.path("result").to_string_lossy(),
+            "--show-trace",
+        ]
     );
     assert!(!depot.path("result").exists() && !drv.exists());
 

@@ -17,15 +17,17 @@ use crate::log;
 use crate::request::{Request, Target};
 use report::{Found, Report};
 use std::ffi::OsString;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 const PRELUDE: &[u8] = include_bytes!("evaluate.nix");
 
 /// Evaluates and builds every target; `None` after a `--dry-run`.
 pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
+    // The expression on stdin (`-`): it grows with the targets, and as one argument it
+    // could not pass 128 KiB.
     let mut command = NixCommand::new("nix-build");
-    command.arg("-E").arg(expression(request)?);
+    command.arg("-").stdin(expression(request)?);
     command.args(&request.root_args);
     match &request.out_link {
         Some(base) => command.arg("--out-link").arg(base),
@@ -36,7 +38,7 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
     }
     command.args(&request.nix_options);
     if request.dry_run {
-        crate::stdout::write_line(&command.display())?;
+        crate::stdout::write_line(command.display())?;
         return Ok(None);
     }
 
@@ -165,7 +167,7 @@ fn a_type(type_: &str) -> String {
 }
 
 /// `PRELUDE { root = …; targets = [ … ]; … }`, a function of the root's arguments.
-fn expression(request: &Request) -> Result<OsString> {
+fn expression(request: &Request) -> Result<Vec<u8>> {
     let string = |bytes: &[u8]| nix_string(bytes);
     let path_or_null = |path: Option<&PathBuf>| match path {
         Some(path) => string(path.as_os_str().as_bytes()),
@@ -218,7 +220,7 @@ fn expression(request: &Request) -> Result<OsString> {
     expr.extend_from_slice(
         b"... }@nixBuildkiteBuildArgs: nixBuildkiteBuild nixBuildkiteBuildArgs\n",
     );
-    Ok(OsString::from_vec(expr))
+    Ok(expr)
 }
 
 /// The names of the `--arg`/`--argstr` arguments (`root_args` is `FLAG NAME VALUE`…) that a
