@@ -1,10 +1,11 @@
 //! Running Nix: the one place that does, and the one place that starts any process (git too).
 //!
 //! A command is built up, shown shell-quoted (`--verbose`, `--dry-run`, and every error about
-//! it), then run once. Nix's stdout is captured, as it carries the paths we verify; its
-//! stderr, the build log, goes straight to ours so it streams live, unless the caller reads
-//! it (`crate::evaluate` does, for its report line). Signals to us go on to Nix while it runs
-//! (`crate::signals`), and how Nix ended comes back exactly (`Status`).
+//! it), then run. Nix's stdout is captured, as it carries the paths we verify; its stderr,
+//! the build log, passes through us to our stderr as it arrives, so it streams live (and
+//! can be read for what went wrong); a caller may take it instead (`crate::evaluate` does,
+//! for its report line). Signals to us go on to Nix while it runs (`crate::signals`), and
+//! how Nix ended comes back exactly (`Status`).
 
 use crate::error::{Error, Result};
 use crate::pipes;
@@ -38,6 +39,9 @@ pub struct Finished {
     /// Nix's stdout, or `None` if it printed more than any list of paths could be.
     pub stdout: Option<Vec<u8>>,
 }
+
+/// Nix prints one path per output; anything near this size is not that.
+const STDOUT_LIMIT: usize = 1 << 20;
 
 impl NixCommand {
     pub fn new(program: &'static str) -> Self {
@@ -102,29 +106,53 @@ impl NixCommand {
         std::iter::once(OsStr::new(self.program)).chain(self.args.iter().map(OsString::as_os_str))
     }
 
-    /// Runs the command to completion, calling `started` as soon as Nix has started. A
-    /// signal to us is forwarded to Nix and reported as `Error::Cancelled` once Nix has
-    /// exited; any other status is left to the caller.
+    /// Runs the command to completion, calling `started` as soon as Nix has started. Nix's
+    /// stderr passes through to ours as it arrives, byte for byte. A signal to us is
+    /// forwarded to Nix and reported as `Error::Cancelled` once Nix has exited; any other
+    /// status is left to the caller.
     pub fn run(&self, verbose: bool, started: impl FnOnce()) -> Result<Finished> {
-        self.run_with(verbose, started, Stdio::inherit(), &mut |_| {})
+        self.run_keeping_stdout(verbose, started, &mut |log| {
+            // A closed stderr loses the log, not the build.
+            let _ = io::stderr().write_all(log);
+        })
     }
 
-    /// As `run`, but Nix's stderr is read and handed to `log` as it arrives.
+    /// As `run`, but Nix's stderr is handed to `log` as it arrives instead.
     pub fn run_reading_stderr(
         &self,
         verbose: bool,
         log: &mut dyn FnMut(&[u8]),
     ) -> Result<Finished> {
-        self.run_with(verbose, || (), Stdio::piped(), log)
+        self.run_keeping_stdout(verbose, || (), log)
     }
 
+    fn run_keeping_stdout(
+        &self,
+        verbose: bool,
+        started: impl FnOnce(),
+        log: &mut dyn FnMut(&[u8]),
+    ) -> Result<Finished> {
+        let mut kept = Vec::new();
+        let mut keep = |chunk: &[u8]| {
+            let room = (STDOUT_LIMIT + 1).saturating_sub(kept.len());
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        };
+        let status = self.run_with(verbose, started, &mut keep, log)?;
+        Ok(Finished {
+            status,
+            stdout: (kept.len() <= STDOUT_LIMIT).then_some(kept),
+        })
+    }
+
+    /// Runs the command once, handing its stdout and stderr to `on_stdout` and `log` as
+    /// they arrive.
     fn run_with(
         &self,
         verbose: bool,
         started: impl FnOnce(),
-        stderr: Stdio,
+        on_stdout: &mut dyn FnMut(&[u8]),
         log: &mut dyn FnMut(&[u8]),
-    ) -> Result<Finished> {
+    ) -> Result<Status> {
         if let Some(signal) = signals::received() {
             return Err(Error::Cancelled(signal));
         }
@@ -148,16 +176,16 @@ impl NixCommand {
             .args(&self.args)
             .stdin(stdin)
             .stdout(Stdio::piped())
-            .stderr(stderr);
+            .stderr(Stdio::piped());
         let mut child = spawn(&mut command).map_err(|e| self.spawn_error(e))?;
         let forwarding = Forwarding::to(child.id());
         started();
 
-        let stdout = pipes::read_until_exit(&mut child, log);
+        let read = pipes::read_until_exit(&mut child, on_stdout, log);
         // Nix has exited (`read_until_exit` returns only then; waited for here if reading
         // failed) but is not yet reaped, so its pid cannot have been reused: only now may
         // signals stop going to it.
-        if stdout.is_err() {
+        if read.is_err() {
             let _ = pipes::wait_for_exit(child.id());
         }
         drop(forwarding);
@@ -167,12 +195,8 @@ impl NixCommand {
             return Err(Error::Cancelled(signal));
         }
         let status = status.map_err(|e| Error::io(format!("waiting for {}", self.program), e))?;
-        let stdout =
-            stdout.map_err(|e| Error::io(format!("reading the output of {}", self.program), e))?;
-        Ok(Finished {
-            status: status.into(),
-            stdout,
-        })
+        read.map_err(|e| Error::io(format!("reading the output of {}", self.program), e))?;
+        Ok(status.into())
     }
 
     /// The error for a Nix that ran and failed, carrying the command line.
