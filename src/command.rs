@@ -2,17 +2,19 @@
 //!
 //! A command is built up, shown shell-quoted (`--verbose`, `--dry-run`, and every error about
 //! it), then run. Nix's stdout is captured, as it carries the paths we verify; its stderr,
-//! the build log, passes through us to our stderr as it arrives, so it streams live (and
-//! can be read for what went wrong); a caller may take it instead (`crate::evaluate` does,
-//! for its report line). Signals to us go on to Nix while it runs (`crate::signals`), and
-//! how Nix ended comes back exactly (`Status`).
+//! the build log, passes through us to our stderr as it arrives, so it streams live, while
+//! `failure::Scanner` reads it for what went wrong; a caller may take it instead
+//! (`crate::evaluate` does, for its report line). Signals to us go on to Nix while it runs
+//! (`crate::signals`), and how Nix ended comes back exactly (`Status`).
 
 use crate::error::{Error, Result};
-use crate::pipes;
+use crate::failure::{self, Scanner, Seen};
 use crate::signals::{self, Forwarding};
+use crate::{pipes, store};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::signal::Signal;
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
@@ -38,10 +40,66 @@ pub struct Finished {
     pub status: Status,
     /// Nix's stdout, or `None` if it printed more than any list of paths could be.
     pub stdout: Option<Vec<u8>>,
+    /// What Nix's stderr said went wrong.
+    pub seen: Seen,
 }
 
 /// Nix prints one path per output; anything near this size is not that.
 const STDOUT_LIMIT: usize = 1 << 20;
+
+/// The last lines of a stream, each cut to what a summary shows: memory stays bounded
+/// however long the stream.
+struct Tail {
+    lines: VecDeque<String>,
+    max: usize,
+    current: Vec<u8>,
+}
+
+impl Tail {
+    fn new(max: usize) -> Self {
+        Tail {
+            lines: VecDeque::new(),
+            max,
+            current: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) {
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+            self.take(&rest[..end]);
+            self.push();
+            rest = &rest[end + 1..];
+        }
+        self.take(rest);
+    }
+
+    fn take(&mut self, bytes: &[u8]) {
+        // More than a shown line needs is dropped (four bytes a character at most).
+        let room = (4 * failure::LINE_SHOWN + 4).saturating_sub(self.current.len());
+        self.current
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn push(&mut self) {
+        if self.max == 0 {
+            return;
+        }
+        if self.lines.len() == self.max {
+            self.lines.pop_front();
+        }
+        let line = failure::shorten(&failure::printable(&self.current));
+        self.lines.push_back(line);
+        self.current.clear();
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if !self.current.is_empty() {
+            self.push();
+        }
+        self.lines.into()
+    }
+}
 
 impl NixCommand {
     pub fn new(program: &'static str) -> Self {
@@ -126,6 +184,15 @@ impl NixCommand {
         self.run_keeping_stdout(verbose, || (), log)
     }
 
+    /// Runs the command for the last `lines` lines of its stdout (`nix-store --read-log`,
+    /// whose output may be as long as a build log), each made `failure::printable`; its
+    /// stderr is not shown.
+    pub fn run_for_tail(&self, verbose: bool, lines: usize) -> Result<(Status, Vec<String>)> {
+        let mut tail = Tail::new(lines);
+        let (status, _) = self.run_with(verbose, || (), &mut |out| tail.feed(out), &mut |_| {})?;
+        Ok((status, tail.finish()))
+    }
+
     fn run_keeping_stdout(
         &self,
         verbose: bool,
@@ -137,22 +204,23 @@ impl NixCommand {
             let room = (STDOUT_LIMIT + 1).saturating_sub(kept.len());
             kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
         };
-        let status = self.run_with(verbose, started, &mut keep, log)?;
+        let (status, seen) = self.run_with(verbose, started, &mut keep, log)?;
         Ok(Finished {
             status,
             stdout: (kept.len() <= STDOUT_LIMIT).then_some(kept),
+            seen,
         })
     }
 
     /// Runs the command once, handing its stdout and stderr to `on_stdout` and `log` as
-    /// they arrive.
+    /// they arrive; its stderr is also read for what went wrong (`failure::Scanner`).
     fn run_with(
         &self,
         verbose: bool,
         started: impl FnOnce(),
         on_stdout: &mut dyn FnMut(&[u8]),
         log: &mut dyn FnMut(&[u8]),
-    ) -> Result<Status> {
+    ) -> Result<(Status, Seen)> {
         if let Some(signal) = signals::received() {
             return Err(Error::Cancelled(signal));
         }
@@ -181,7 +249,11 @@ impl NixCommand {
         let forwarding = Forwarding::to(child.id());
         started();
 
-        let read = pipes::read_until_exit(&mut child, on_stdout, log);
+        let mut scanner = Scanner::new(&store::store_dir());
+        let read = pipes::read_until_exit(&mut child, on_stdout, &mut |chunk| {
+            log(chunk);
+            scanner.feed(chunk);
+        });
         // Nix has exited (`read_until_exit` returns only then; waited for here if reading
         // failed) but is not yet reaped, so its pid cannot have been reused: only now may
         // signals stop going to it.
@@ -196,7 +268,7 @@ impl NixCommand {
         }
         let status = status.map_err(|e| Error::io(format!("waiting for {}", self.program), e))?;
         read.map_err(|e| Error::io(format!("reading the output of {}", self.program), e))?;
-        Ok(status.into())
+        Ok((status.into(), scanner.finish()))
     }
 
     /// The error for a Nix that ran and failed, carrying the command line.

@@ -58,6 +58,8 @@ pub struct Request {
     pub dry_run: bool,
     pub verbose: bool,
     pub log_groups: bool,
+    /// How many lines of a failed build's log the summary shows.
+    pub log_lines: usize,
     pub form: Form,
     pub store: PathBuf,
 }
@@ -118,6 +120,7 @@ impl Request {
             verbose: args.verbose,
             log_groups: args.log_groups
                 || std::env::var_os("BUILDKITE").is_some_and(|v| v == "true"),
+            log_lines: args.log_lines.into(),
             form: match (args.json, args.exec) {
                 (true, _) => Form::Json,
                 (false, true) => Form::Exec(args.exec_args),

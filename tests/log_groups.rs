@@ -1,5 +1,6 @@
 //! Buildkite log groups: with BUILDKITE=true (or --log-groups), `--- ` headers on stderr so
-//! the log folds, `^^^ +++` to open a failed group; never anything on stdout.
+//! the log folds, `^^^ +++` to open a failed group and `+++ ` for the failure summary, open;
+//! never anything on stdout.
 
 mod common;
 use common::*;
@@ -7,7 +8,7 @@ use common::*;
 fn headers(run: &Run) -> Vec<String> {
     run.stderr()
         .lines()
-        .filter(|l| l.starts_with("--- ") || l.starts_with("^^^ "))
+        .filter(|l| ["--- ", "^^^ ", "+++ "].iter().any(|h| l.starts_with(h)))
         .map(str::to_owned)
         .collect()
 }
@@ -57,7 +58,14 @@ fn opens_the_failed_group_and_stays_quiet_off_buildkite() {
             .env("BUILDKITE", "true"),
     );
     assert!(!run.out.status.success(), "{}", run.explain());
-    assert_eq!(headers(&run), ["--- Re-evaluating fails", "^^^ +++"]);
+    assert_eq!(
+        headers(&run),
+        [
+            "--- Re-evaluating fails".to_owned(),
+            "^^^ +++".to_owned(),
+            format!("+++ 1 derivation failed: fails-{}", depot.nonce)
+        ]
+    );
 
     let run = Run::new(
         depot
