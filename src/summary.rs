@@ -1,8 +1,8 @@
 //! After Nix failed: what failed and why, for a person. Each derivation that failed of
 //! itself, with its `.drv`, the kind of failure (`failure` reads it from Nix's messages),
 //! the targets that needed it and the last lines of its build log; then each target that
-//! failed for another reason. Shown on stderr, in a group that opens; with `--json` as the
-//! array on stdout.
+//! failed for another reason. Shown on stderr, in a group that opens; under Buildkite also
+//! as an annotation (`buildkite-agent annotate`); with `--json` as the array on stdout.
 
 use crate::built::Method;
 use crate::command::{NixCommand, Status};
@@ -13,6 +13,7 @@ use crate::log;
 use crate::request::{Form, Request, Target};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -22,8 +23,8 @@ pub struct Attempted<'a> {
     pub drv: Option<PathBuf>,
 }
 
-/// What to do once Nix has failed with `status`: explain it on stderr and in `--json`, then
-/// return the error that passes Nix's status on (or the cancel that came
+/// What to do once Nix has failed with `status`: explain it on stderr, in an annotation and
+/// in `--json`, then return the error that passes Nix's status on (or the cancel that came
 /// meanwhile). `seen` is what Nix said.
 pub fn nix_failed(
     request: &Request,
@@ -47,7 +48,8 @@ pub fn nix_failed(
 }
 
 /// The attribute path of `attempted[index]` names no derivation (`error`, Nix having
-/// succeeded): the one line of `error` is the summary on stderr, but `--json` says it too.
+/// succeeded): the one line of `error` is the summary on stderr, but the annotation and
+/// `--json` say it too.
 pub fn no_derivation(
     request: &Request,
     attempted: Vec<Attempted>,
@@ -85,6 +87,9 @@ pub fn no_derivation(
 
 /// At most this many failed derivations get their logs read, one `nix-store` each.
 const MAX_LOGS: usize = 20;
+/// Buildkite refuses an annotation over 1 MiB; logs are left out past this.
+const ANNOTATION_LIMIT: usize = 512 << 10;
+
 /// A derivation that failed of itself, not for a dependency.
 struct FailedDrv {
     /// `None` where Nix did not say which (Nix 2.34's timeouts, several builds running).
@@ -310,6 +315,67 @@ impl Summary {
         out.into_bytes()
     }
 
+    /// The summary as Buildkite annotation Markdown: every name and path in a code span,
+    /// every log in a fenced block no line of it can close, the rest escaped, so that no
+    /// text from a build is read as Markdown or HTML.
+    fn markdown(&self) -> String {
+        let mut out = format!("**nix-buildkite-build: {}**\n", md_text(&self.title()));
+        for f in &self.failed {
+            let mut section = format!(
+                "\n**{}**: {}  \n",
+                md_code(&f.name()),
+                md_text(&f.kind.describe())
+            );
+            let mut what: Vec<String> = f
+                .drv
+                .iter()
+                .map(|d| md_code(&d.display().to_string()))
+                .collect();
+            if !f.needed_by.is_empty() {
+                let names: Vec<String> = f.needed_by.iter().map(|n| md_code(n)).collect();
+                what.push(format!("needed by {}", names.join(", ")));
+            }
+            if !what.is_empty() {
+                section += &format!("{}\n", what.join(", "));
+            }
+            if !f.detail.is_empty() {
+                section += &format!("\n{}", md_block(&f.detail));
+            }
+            let log = match &f.log {
+                Some(lines) if lines.is_empty() => "\n(Its build log is empty.)\n".into(),
+                Some(lines) => format!(
+                    "\n{} of its log:\n\n{}",
+                    last_lines(lines.len()),
+                    md_block(lines)
+                ),
+                None => String::new(),
+            };
+            if out.len() + section.len() + log.len() > ANNOTATION_LIMIT {
+                section += "\n(log left out: the annotation is full; see the step's log)\n";
+            } else {
+                section += &log;
+            }
+            if out.len() + section.len() <= ANNOTATION_LIMIT {
+                out += &section;
+            }
+        }
+        for (kind, names) in self.unexplained() {
+            let names: Vec<String> = names.iter().map(|n| md_code(n)).collect();
+            out += &format!("\n{}: {}\n", names.join(", "), md_text(&kind.describe()));
+        }
+        if !self.nix_said.is_empty() {
+            let block = format!(
+                "\nWhat Nix said ({}):\n\n{}",
+                lines(self.nix_said.len()),
+                md_block(&self.nix_said)
+            );
+            if out.len() + block.len() <= ANNOTATION_LIMIT {
+                out += &block;
+            }
+        }
+        out
+    }
+
     /// `--json`, as the array on stdout: each target's status, and for a failed one why.
     fn json(&self) -> Value {
         let path = |p: &Path| Value::from(p.to_string_lossy());
@@ -368,8 +434,12 @@ impl Summary {
         Value::Array(targets.collect())
     }
 
-    /// `--json`.
+    /// The annotation, under Buildkite, and `--json`. A `buildkite-agent` that is missing or
+    /// fails changes nothing but a warning.
     fn publish(&self, request: &Request) -> Result<()> {
+        if let Some(context) = &request.annotation {
+            annotate(request, context, self.markdown())?;
+        }
         if let Form::Json = request.form {
             let mut json = self.json().to_string().into_bytes();
             json.push(b'\n');
@@ -543,6 +613,34 @@ fn read_logs(request: &Request, seen: &Seen, failed: &mut [FailedDrv]) -> Result
     Ok(())
 }
 
+fn annotate(request: &Request, context: &std::ffi::OsStr, markdown: String) -> Result<()> {
+    let mut command = NixCommand::new("buildkite-agent");
+    command
+        .args(["annotate", "--style", "error", "--context"])
+        .arg(context)
+        .stdin(markdown.into_bytes());
+    // Its output is shown, on stderr: our stdout carries nothing but the result.
+    let mut to_stderr = |out: &[u8]| {
+        let _ = std::io::stderr().write_all(out);
+    };
+    match command.run_reading_stderr(request.verbose, &mut to_stderr) {
+        Ok(finished) if finished.status.success() => {
+            if let Some(out) = finished.stdout {
+                to_stderr(&out);
+            }
+        }
+        Ok(finished) => log::warn(&format!(
+            "buildkite-agent annotate failed with {}; the summary is in the log only",
+            finished.status
+        )),
+        Err(Error::Cancelled(signal)) => return Err(Error::Cancelled(signal)),
+        // Not on PATH: not a Buildkite agent after all.
+        Err(Error::NixMissing(_)) => {}
+        Err(e) => log::warn(&format!("cannot annotate the build: {e}")),
+    }
+    Ok(())
+}
+
 /// The last `lines` lines of `drv`'s build log, or `None` if Nix has none.
 fn read_log(request: &Request, drv: &Path) -> Result<Option<Vec<String>>> {
     let mut command = NixCommand::new("nix-store");
@@ -657,9 +755,71 @@ impl Graph {
     }
 }
 
+/// Text that Markdown shows as it is: each ASCII punctuation character escaped.
+fn md_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii_punctuation() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `text` as inline code: delimited by more backticks than any run of them in it.
+fn md_code(text: &str) -> String {
+    let fence = "`".repeat(longest_backtick_run(text) + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// `lines` as a fenced code block whose fence is longer than any run of backticks in them,
+/// so that no line can close it.
+fn md_block(lines: &[String]) -> String {
+    let longest = lines
+        .iter()
+        .map(|l| longest_backtick_run(l))
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat((longest + 1).max(3));
+    let mut out = format!("{fence}\n");
+    for line in lines {
+        out += line;
+        out.push('\n');
+    }
+    out += &fence;
+    out.push('\n');
+    out
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markdown_cannot_be_escaped_from() {
+        let lines = vec!["```".to_owned(), "````` <script>".to_owned()];
+        let block = md_block(&lines);
+        assert!(
+            block.starts_with("``````\n") && block.ends_with("\n``````\n"),
+            "{block}"
+        );
+        assert_eq!(md_code("a`b"), "``a`b``");
+        assert_eq!(md_code("`x"), "`` `x ``");
+        assert_eq!(
+            md_text("<b>*x*</b> [l](u)"),
+            "\\<b\\>\\*x\\*\\<\\/b\\> \\[l\\]\\(u\\)"
+        );
+    }
 
     #[test]
     fn names_a_derivation_by_its_name() {
