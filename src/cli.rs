@@ -171,6 +171,12 @@ pub struct Args {
     #[arg(short, long, help_heading = "Nix")]
     pub keep_going: bool,
 
+    /// Run Nix again, up to N times, after a failure another attempt may fix (a lost
+    /// connection to a remote builder, a failed download, a busy store), pausing 1 s, 2 s,
+    /// 4 s, …; never after a build that failed
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Nix")]
+    pub retries: u32,
+
     /// Print the Nix command that would run, shell-quoted, and run nothing
     #[arg(long, help_heading = "Output")]
     pub dry_run: bool,

@@ -1,16 +1,17 @@
 //! Running Nix: the one place that does, and the one place that starts any process (git too).
 //!
 //! A command is built up, shown shell-quoted (`--verbose`, `--dry-run`, and every error about
-//! it), then run. Nix's stdout is captured, as it carries the paths we verify; its stderr,
-//! the build log, passes through us to our stderr as it arrives, so it streams live, while
-//! `failure::Scanner` reads it for what went wrong; a caller may take it instead
-//! (`crate::evaluate` does, for its report line). Signals to us go on to Nix while it runs
-//! (`crate::signals`), and how Nix ended comes back exactly (`Status`).
+//! it), then run; `retrying` runs it again after a failure Nix reports as transient. Nix's
+//! stdout is captured, as it carries the paths we verify; its stderr, the build log, passes
+//! through us to our stderr as it arrives, so it streams live, while `failure::Scanner`
+//! reads it for what went wrong; a caller may take it instead (`crate::evaluate` does, for
+//! its report line). Signals to us go on to Nix while it runs (`crate::signals`), and how
+//! Nix ended comes back exactly (`Status`).
 
 use crate::error::{Error, Result};
 use crate::failure::{self, Scanner, Seen};
 use crate::signals::{self, Forwarding};
-use crate::{pipes, store};
+use crate::{log, pipes, store};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::signal::Signal;
 use std::borrow::Cow;
@@ -22,6 +23,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// A Nix command line, built up and then run once.
 pub struct NixCommand {
@@ -46,6 +48,9 @@ pub struct Finished {
 
 /// Nix prints one path per output; anything near this size is not that.
 const STDOUT_LIMIT: usize = 1 << 20;
+
+/// Pauses between attempts double up to 2^6 s, about a minute.
+const MAX_PAUSE_DOUBLINGS: u32 = 6;
 
 /// The last lines of a stream, each cut to what a summary shows: memory stays bounded
 /// however long the stream.
@@ -191,6 +196,37 @@ impl NixCommand {
         let mut tail = Tail::new(lines);
         let (status, _) = self.run_with(verbose, || (), &mut |out| tail.feed(out), &mut |_| {})?;
         Ok((status, tail.finish()))
+    }
+
+    /// Runs `attempt`, a run of this command, and after a failure Nix reports as transient
+    /// (`failure::Seen::transient`) runs it again, up to `retries` times, pausing 1 s, 2 s,
+    /// 4 s … first. A cancel during a pause cancels at once.
+    pub fn retrying(
+        &self,
+        retries: u32,
+        mut attempt: impl FnMut() -> Result<Finished>,
+    ) -> Result<Finished> {
+        let mut retried = 0;
+        loop {
+            let finished = attempt()?;
+            if finished.status.success() || retried == retries {
+                return Ok(finished);
+            }
+            let Some(why) = finished.seen.transient() else {
+                return Ok(finished);
+            };
+            retried += 1;
+            let pause = Duration::from_secs(1 << (retried - 1).min(MAX_PAUSE_DOUBLINGS));
+            log::note(&format!(
+                "{} failed in a way another attempt may fix ({why}); retry {retried} of \
+                 {retries} in {} s",
+                self.program,
+                pause.as_secs()
+            ));
+            if let Some(signal) = signals::pause(pause) {
+                return Err(Error::Cancelled(signal));
+            }
+        }
     }
 
     fn run_keeping_stdout(

@@ -51,7 +51,10 @@ pub fn realise(
         request.log_groups,
         &format!("Realising {}", what.join(", ")),
     );
-    let finished = command.run(request.verbose, started)?;
+    let mut started = Some(started);
+    let finished = command.retrying(request.retries, || {
+        command.run(request.verbose, || started.take().map_or((), |f| f()))
+    })?;
 
     if !finished.status.success() {
         let vanished: Vec<PathBuf> = targets

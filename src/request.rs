@@ -60,6 +60,8 @@ pub struct Request {
     pub log_groups: bool,
     /// How many lines of a failed build's log the summary shows.
     pub log_lines: usize,
+    /// How many times Nix runs again after a transient failure.
+    pub retries: u32,
     /// The `--context` of the Buildkite annotation made when Nix fails, under Buildkite.
     pub annotation: Option<OsString>,
     pub form: Form,
@@ -123,6 +125,7 @@ impl Request {
             verbose: args.verbose,
             log_groups: args.log_groups || buildkite,
             log_lines: args.log_lines.into(),
+            retries: args.retries,
             annotation: buildkite.then(annotation_context),
             form: match (args.json, args.exec) {
                 (true, _) => Form::Json,

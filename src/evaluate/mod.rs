@@ -48,9 +48,13 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
         request.log_groups,
         &format!("Re-evaluating {}", what.join(", ")),
     );
-    let mut filter = report::Filter::new(std::io::stderr());
-    let mut finished = command.run_reading_stderr(request.verbose, &mut |log| filter.feed(log))?;
-    let report = filter.finish();
+    let mut report = None;
+    let mut finished = command.retrying(request.retries, || {
+        let mut filter = report::Filter::new(std::io::stderr());
+        let finished = command.run_reading_stderr(request.verbose, &mut |log| filter.feed(log));
+        report = filter.finish();
+        finished
+    })?;
 
     // Checked even when Nix failed, so that a drift warning explains a failed build.
     let expected = report
