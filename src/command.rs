@@ -71,7 +71,7 @@ impl Tail {
 
     fn feed(&mut self, chunk: &[u8]) {
         let mut rest = chunk;
-        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+        while let Some(end) = memchr::memchr(b'\n', rest) {
             self.take(&rest[..end]);
             self.push();
             rest = &rest[end + 1..];

@@ -108,10 +108,10 @@ pub struct Seen {
     pub started: Vec<PathBuf>,
     /// The first message that says another attempt may succeed.
     transient: Option<String>,
-    /// Nix's last lines, as printed.
-    pub last_lines: VecDeque<String>,
+    /// Nix's last lines, as printed (as much of each as a summary shows).
+    last_lines: VecDeque<Vec<u8>>,
     /// The first lines from Nix's first `error:` on, and how many lines that is in all.
-    first_error: Vec<String>,
+    first_error: Vec<Vec<u8>>,
     error_lines: usize,
 }
 
@@ -120,24 +120,32 @@ impl Seen {
     /// evaluation error): its first error, whose message Nix 2.4+ puts first and 2.3 puts
     /// last under `--show-trace`, so its start and end if it is longer; else its last lines.
     pub fn excerpt(&self, n: usize) -> Vec<String> {
+        let show = |line: &Vec<u8>| shorten(&printable(line));
         let last = |k: usize| {
-            self.last_lines
-                .iter()
-                .skip(self.last_lines.len().saturating_sub(k))
+            let from = self.last_lines.len().saturating_sub(k);
+            self.last_lines.iter().skip(from).map(show)
         };
         if self.error_lines == 0 {
-            return last(n).cloned().collect();
+            return last(n).collect();
         }
         if self.error_lines <= n {
-            return self.first_error[..self.error_lines].to_vec();
+            return self.first_error[..self.error_lines]
+                .iter()
+                .map(show)
+                .collect();
         }
         let head = n.div_ceil(2);
-        let mut lines = self.first_error[..head].to_vec();
+        let mut lines: Vec<String> = self.first_error[..head].iter().map(show).collect();
         if n > head {
             lines.push("…".into());
-            lines.extend(last(n - head).cloned());
+            lines.extend(last(n - head));
         }
         lines
+    }
+
+    /// Forgets the lines that start with `prefix`, which were not Nix's to show.
+    pub fn forget_lines(&mut self, prefix: &[u8]) {
+        self.last_lines.retain(|l| !l.starts_with(prefix));
     }
 
     /// Why another attempt may succeed, if it may: only when Nix reported a transient
@@ -156,6 +164,8 @@ impl Seen {
 pub const MAX_LINES: usize = 1000;
 /// How much of one line is read for patterns; a store path is far shorter.
 const LINE_READ: usize = 4096;
+/// How much of one line is kept to be shown: `LINE_SHOWN` characters of four bytes at most.
+const LINE_KEPT: usize = 4 * LINE_SHOWN + 4;
 /// How much of one line is shown.
 pub const LINE_SHOWN: usize = 500;
 /// How many derivations are remembered as failed or started.
@@ -173,6 +183,8 @@ pub struct Scanner {
     last: Option<Quoted>,
     /// Lines Nix quotes with the last failure reported are being read.
     quoting: Option<(Quoted, Quote)>,
+    /// The last line was one of Nix's messages, which an indented line may continue.
+    in_message: bool,
 }
 
 /// Which failure quoted lines belong to.
@@ -203,17 +215,23 @@ impl Scanner {
             cannot_build: None,
             last: None,
             quoting: None,
+            in_message: false,
         }
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
         let mut rest = chunk;
-        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
-            self.keep(&rest[..end]);
-            let line = std::mem::take(&mut self.line);
-            self.read_line(&line);
-            self.line = line;
-            self.line.clear();
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            let whole = &rest[..end.min(LINE_READ)];
+            if self.line.is_empty() {
+                self.read_line(whole);
+            } else {
+                self.keep(whole);
+                let line = std::mem::take(&mut self.line);
+                self.read_line(&line);
+                self.line = line;
+                self.line.clear();
+            }
             rest = &rest[end + 1..];
         }
         self.keep(rest);
@@ -233,17 +251,36 @@ impl Scanner {
     }
 
     fn read_line(&mut self, raw: &[u8]) {
-        let text = printable(raw);
-        if self.seen.last_lines.len() == MAX_LINES {
-            self.seen.last_lines.pop_front();
-        }
-        self.seen.last_lines.push_back(shorten(&text));
-        if self.seen.error_lines > 0 || text.starts_with("error:") {
+        let kept = &raw[..raw.len().min(LINE_KEPT)];
+        // The oldest line's memory holds the newest: no allocation per line.
+        let mut line = match self.seen.last_lines.len() {
+            MAX_LINES => self.seen.last_lines.pop_front().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        line.clear();
+        line.extend_from_slice(kept);
+        self.seen.last_lines.push_back(line);
+        if self.seen.error_lines > 0 || raw.starts_with(b"error:") {
             if self.seen.first_error.len() < MAX_LINES {
-                self.seen.first_error.push(shorten(&text));
+                self.seen.first_error.push(kept.to_vec());
             }
             self.seen.error_lines += 1;
         }
+        // Most of what passes is the builders' log, which only a glance is spent on: each
+        // message read below names a path in quotes, starts with `error:` or continues one.
+        let continues = self.in_message && raw.first().is_some_and(u8::is_ascii_whitespace);
+        let glance = self.quoting.is_some()
+            || self.cannot_build.is_some()
+            || continues
+            || raw.starts_with(b"error:")
+            || raw.starts_with(b"Failed to find a machine")
+            || raw.first() == Some(&0x1b)
+            || memchr::memchr(b'\'', raw).is_some();
+        self.in_message = glance;
+        if !glance {
+            return;
+        }
+        let text = printable(raw);
         if self.quoted(&text) {
             return;
         }
@@ -760,11 +797,12 @@ mod tests {
             scanner.feed(chunk);
         }
         let seen = scanner.finish();
+        let lines = seen.excerpt(3);
         assert_eq!(
-            seen.last_lines[0],
+            lines[0],
             "bad \u{fffd}\u{fffd} bytes red link\u{fffd} cr\u{fffd}"
         );
-        assert_eq!(seen.last_lines[1].chars().count(), LINE_SHOWN + 1);
+        assert_eq!(lines[1].chars().count(), LINE_SHOWN + 1);
         // Past what is read of a line, nothing is matched.
         assert!(seen.failed.is_empty());
     }
@@ -795,9 +833,6 @@ mod tests {
         }
         let seen = scanner.finish();
         assert_eq!(seen.last_lines.len(), MAX_LINES);
-        assert_eq!(
-            seen.last_lines.back().unwrap(),
-            &format!("line {}", 3 * MAX_LINES - 1)
-        );
+        assert_eq!(&seen.excerpt(1)[0], &format!("line {}", 3 * MAX_LINES - 1));
     }
 }

@@ -32,7 +32,8 @@ exec "$REAL" "$@"
     )
 }
 
-const LOST: &str = "'FAKE nix-store: error: unexpected end-of-file'";
+/// Nix's words for a connection to a remote builder (or the daemon) that broke off.
+const LOST: &str = "'error: unexpected end-of-file'";
 
 fn runs(fake: &Fake) -> u32 {
     std::fs::read_to_string(fake.dir.path().join("runs"))
@@ -71,7 +72,7 @@ fn a_transient_failure_is_retried_and_named() {
         notes(&run),
         [
             "nix-buildkite-build: nix-store failed in a way another attempt may fix \
-          (FAKE nix-store: error: unexpected end-of-file); retry 1 of 2 in 1 s"
+          (unexpected end-of-file); retry 1 of 2 in 1 s"
         ],
         "{}",
         run.explain()
@@ -130,7 +131,7 @@ fn a_build_failure_is_never_retried() {
         r#"
 if [ "$1" = --realise ]; then
   echo $(( $(cat "$(dirname "$0")/runs" 2>/dev/null || echo 0) + 1 )) > "$(dirname "$0")/runs"
-  echo "FAKE nix-store: error: unexpected end-of-file" >&2
+  echo "error: unexpected end-of-file" >&2
 fi
 exec "$REAL" "$@"
 "#,
@@ -147,8 +148,8 @@ fn the_fallback_retries_an_unreachable_remote_builder() {
         "nix-build",
         "-",
         1,
-        "\"FAKE nix-build: cannot build on 'ssh://builder': cannot connect to 'builder'\" \
-         'FAKE nix-build: Failed to find a machine for remote build!'",
+        "\"cannot build on 'ssh://builder': cannot connect to 'builder': Connection refused\" \
+         'Failed to find a machine for remote build!'",
     );
     let mut command = depot.command();
     command
@@ -161,7 +162,7 @@ fn the_fallback_retries_an_unreachable_remote_builder() {
         notes(&run),
         [
             "nix-buildkite-build: nix-build failed in a way another attempt may fix \
-          (FAKE nix-build: cannot build on 'ssh://builder': cannot connect to 'builder'); \
+          (cannot build on 'ssh://builder': cannot connect to 'builder': Connection refused); \
           retry 1 of 1 in 1 s"
         ],
         "{}",

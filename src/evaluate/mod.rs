@@ -64,7 +64,7 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
     if !finished.status.success() {
         // The report is ours, not Nix's to show.
         let marker = format!("trace: {} ", report::TAG);
-        finished.seen.last_lines.retain(|l| !l.starts_with(&marker));
+        finished.seen.forget_lines(marker.as_bytes());
         return Err(summary::nix_failed(
             request,
             &command,
