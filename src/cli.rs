@@ -23,7 +23,7 @@ Examples:
 When Nix fails, a summary on stderr names each derivation that failed, how
 (build failed, timed out, hash mismatch, …), the targets that needed it and
 the last lines of its log; with BUILDKITE=true also a Buildkite annotation
-(buildkite-agent annotate), and with --json a failure for each target that failed.
+(buildkite-agent annotate), and with --json a failure for each target.
 
 Exit status: 0 built; Nix's own status when Nix fails (1, 100 build failed,
 101 timed out, 102 hash mismatch, 104 not deterministic; through a daemon 1
