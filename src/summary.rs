@@ -457,30 +457,30 @@ impl Summary {
 /// The outputs of some derivations, and which of them Nix has: a failed build can leave an
 /// invalid output in the store, so a file there is no proof.
 struct Known<'a> {
-    outputs: Vec<(&'a Path, Vec<Output>)>,
+    outputs: HashMap<&'a Path, Vec<Output>>,
     valid: HashSet<PathBuf>,
 }
 
 impl<'a> Known<'a> {
     fn read(request: &Request, drvs: Vec<&'a Path>) -> Result<Self> {
-        let mut outputs: Vec<(&Path, Vec<Output>)> = Vec::new();
+        let mut outputs = HashMap::new();
         for drv in drvs {
-            if !outputs.iter().any(|(d, _)| *d == drv)
+            if !outputs.contains_key(drv)
                 && let Ok(Some(outs)) = drv::read_outputs(drv)
             {
-                outputs.push((drv, outs));
+                outputs.insert(drv, outs);
             }
         }
         let paths = outputs
-            .iter()
-            .flat_map(|(_, outs)| outs.iter().filter_map(|o| o.path.as_deref()));
+            .values()
+            .flat_map(|outs| outs.iter().filter_map(|o| o.path.as_deref()));
         let valid = valid_paths(request, paths.collect())?;
         Ok(Known { outputs, valid })
     }
 
     /// The outputs of `drv`, if Nix has every one.
     fn built(&self, drv: &Path) -> Option<Vec<Output>> {
-        let (_, outs) = self.outputs.iter().find(|(d, _)| *d == drv)?;
+        let outs = self.outputs.get(drv)?;
         let all = outs
             .iter()
             .all(|o| o.path.as_ref().is_some_and(|p| self.valid.contains(p)));
