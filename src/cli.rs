@@ -20,12 +20,18 @@ Examples:
   # By hand, in Nix's own attribute syntax, on a remote builder
   nix-buildkite-build -A ops.besadii --option builders 'ssh://big x86_64-linux'
 
+When Nix fails, a summary on stderr names each derivation that failed, how
+(build failed, timed out, hash mismatch, …), the targets that needed it and
+the last lines of its log; with BUILDKITE=true also a Buildkite annotation
+(buildkite-agent annotate), and with --json a failure for each target.
+
 Exit status: 0 built; Nix's own status when Nix fails (1, 100 build failed,
-101 timed out, 102 hash mismatch, 104 not deterministic); 128+N when Nix died
-of signal N; 2 usage; 3 .drv gone and nothing to re-evaluate; 4 out-link
-refused; 5 drift under --strict; 6 Nix's report refused; 7 our own I/O;
-8 --exec result is not one program; 127 Nix not found. Cancelled by SIGINT,
-SIGTERM or SIGHUP, it stops Nix and ends by the same signal.";
+101 timed out, 102 hash mismatch, 104 not deterministic; through a daemon 1
+for all of them); 128+N when Nix died of signal N; 2 usage; 3 .drv gone and
+nothing to re-evaluate; 4 out-link refused; 5 drift under --strict; 6 Nix's
+report refused; 7 our own I/O; 8 --exec result is not one program; 127 Nix
+not found. Cancelled by SIGINT, SIGTERM or SIGHUP, it stops Nix and ends by
+the same signal.";
 
 /// Build one CI target: realise the .drv the pipeline recorded, or, if the garbage collector
 /// deleted it, re-evaluate the target's attribute path and build that.
@@ -105,7 +111,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "out_link", help_heading = "Result")]
     pub no_out_link: bool,
 
-    /// Print a JSON array instead of paths: per target drvPath, outputs, outLinks, method
+    /// Print a JSON array instead of paths: per target drvPath, outputs, outLinks, method,
+    /// status; also when Nix fails, then with why (failure)
     #[arg(long, help_heading = "Result")]
     pub json: bool,
 
@@ -164,6 +171,12 @@ pub struct Args {
     #[arg(short, long, help_heading = "Nix")]
     pub keep_going: bool,
 
+    /// Run Nix again, up to N times, after a failure another attempt may fix (a lost
+    /// connection to a remote builder, a failed download, a busy store), pausing 1 s, 2 s,
+    /// 4 s, …; never after a build that failed
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Nix")]
+    pub retries: u32,
+
     /// Print the Nix command that would run, shell-quoted, and run nothing
     #[arg(long, help_heading = "Output")]
     pub dry_run: bool,
@@ -175,6 +188,17 @@ pub struct Args {
     /// Print Buildkite log group headers on stderr (default when BUILDKITE=true)
     #[arg(long, help_heading = "Output")]
     pub log_groups: bool,
+
+    /// When Nix fails, show the last N lines of each failed build's log in the summary
+    /// (0: none, at most 1000)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 25,
+        value_parser = clap::value_parser!(u16).range(0..=1000),
+        help_heading = "Output"
+    )]
+    pub log_lines: u16,
 
     /// Print shell completions for SHELL and exit
     #[arg(long, value_name = "SHELL", hide = true, action = ArgAction::Set)]

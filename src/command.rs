@@ -1,17 +1,21 @@
 //! Running Nix: the one place that does, and the one place that starts any process (git too).
 //!
 //! A command is built up, shown shell-quoted (`--verbose`, `--dry-run`, and every error about
-//! it), then run once. Nix's stdout is captured, as it carries the paths we verify; its
-//! stderr, the build log, goes straight to ours so it streams live, unless the caller reads
-//! it (`crate::evaluate` does, for its report line). Signals to us go on to Nix while it runs
-//! (`crate::signals`), and how Nix ended comes back exactly (`Status`).
+//! it), then run; `retrying` runs it again after a failure Nix reports as transient. Nix's
+//! stdout is captured, as it carries the paths we verify; its stderr, the build log, passes
+//! through us to our stderr as it arrives, so it streams live, while `failure::Scanner`
+//! reads it for what went wrong; a caller may take it instead (`crate::evaluate` does, for
+//! its report line). Signals to us go on to Nix while it runs (`crate::signals`), and how
+//! Nix ended comes back exactly (`Status`).
 
 use crate::error::{Error, Result};
-use crate::pipes;
+use crate::failure::{self, Scanner, Seen};
 use crate::signals::{self, Forwarding};
+use crate::{log, pipes, store};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::signal::Signal;
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
@@ -19,6 +23,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// A Nix command line, built up and then run once.
 pub struct NixCommand {
@@ -37,6 +42,68 @@ pub struct Finished {
     pub status: Status,
     /// Nix's stdout, or `None` if it printed more than any list of paths could be.
     pub stdout: Option<Vec<u8>>,
+    /// What Nix's stderr said went wrong.
+    pub seen: Seen,
+}
+
+/// Nix prints one path per output; anything near this size is not that.
+const STDOUT_LIMIT: usize = 1 << 20;
+
+/// Pauses between attempts double up to 2^6 s, about a minute.
+const MAX_PAUSE_DOUBLINGS: u32 = 6;
+
+/// The last lines of a stream, each cut to what a summary shows: memory stays bounded
+/// however long the stream.
+struct Tail {
+    lines: VecDeque<String>,
+    max: usize,
+    current: Vec<u8>,
+}
+
+impl Tail {
+    fn new(max: usize) -> Self {
+        Tail {
+            lines: VecDeque::new(),
+            max,
+            current: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) {
+        let mut rest = chunk;
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            self.take(&rest[..end]);
+            self.push();
+            rest = &rest[end + 1..];
+        }
+        self.take(rest);
+    }
+
+    fn take(&mut self, bytes: &[u8]) {
+        // More than a shown line needs is dropped (four bytes a character at most).
+        let room = (4 * failure::LINE_SHOWN + 4).saturating_sub(self.current.len());
+        self.current
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn push(&mut self) {
+        if self.max == 0 {
+            return;
+        }
+        if self.lines.len() == self.max {
+            self.lines.pop_front();
+        }
+        let line = failure::shorten(&failure::printable(&self.current));
+        self.lines.push_back(line);
+        self.current.clear();
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if !self.current.is_empty() {
+            self.push();
+        }
+        self.lines.into()
+    }
 }
 
 impl NixCommand {
@@ -102,29 +169,94 @@ impl NixCommand {
         std::iter::once(OsStr::new(self.program)).chain(self.args.iter().map(OsString::as_os_str))
     }
 
-    /// Runs the command to completion, calling `started` as soon as Nix has started. A
-    /// signal to us is forwarded to Nix and reported as `Error::Cancelled` once Nix has
-    /// exited; any other status is left to the caller.
+    /// Runs the command to completion, calling `started` as soon as Nix has started. Nix's
+    /// stderr passes through to ours as it arrives, byte for byte. A signal to us is
+    /// forwarded to Nix and reported as `Error::Cancelled` once Nix has exited; any other
+    /// status is left to the caller.
     pub fn run(&self, verbose: bool, started: impl FnOnce()) -> Result<Finished> {
-        self.run_with(verbose, started, Stdio::inherit(), &mut |_| {})
+        self.run_keeping_stdout(verbose, started, &mut |log| {
+            // A closed stderr loses the log, not the build.
+            let _ = io::stderr().write_all(log);
+        })
     }
 
-    /// As `run`, but Nix's stderr is read and handed to `log` as it arrives.
+    /// As `run`, but Nix's stderr is handed to `log` as it arrives instead.
     pub fn run_reading_stderr(
         &self,
         verbose: bool,
         log: &mut dyn FnMut(&[u8]),
     ) -> Result<Finished> {
-        self.run_with(verbose, || (), Stdio::piped(), log)
+        self.run_keeping_stdout(verbose, || (), log)
     }
 
+    /// Runs the command for the last `lines` lines of its stdout (`nix-store --read-log`,
+    /// whose output may be as long as a build log), each made `failure::printable`; its
+    /// stderr is not shown.
+    pub fn run_for_tail(&self, verbose: bool, lines: usize) -> Result<(Status, Vec<String>)> {
+        let mut tail = Tail::new(lines);
+        let (status, _) = self.run_with(verbose, || (), &mut |out| tail.feed(out), &mut |_| {})?;
+        Ok((status, tail.finish()))
+    }
+
+    /// Runs `attempt`, a run of this command, and after a failure Nix reports as transient
+    /// (`failure::Seen::transient`) runs it again, up to `retries` times, pausing 1 s, 2 s,
+    /// 4 s … first. A cancel during a pause cancels at once.
+    pub fn retrying(
+        &self,
+        retries: u32,
+        mut attempt: impl FnMut() -> Result<Finished>,
+    ) -> Result<Finished> {
+        let mut retried = 0;
+        loop {
+            let finished = attempt()?;
+            if finished.status.success() || retried == retries {
+                return Ok(finished);
+            }
+            let Some(why) = finished.seen.transient() else {
+                return Ok(finished);
+            };
+            retried += 1;
+            let pause = Duration::from_secs(1 << (retried - 1).min(MAX_PAUSE_DOUBLINGS));
+            log::note(&format!(
+                "{} failed in a way another attempt may fix ({why}); retry {retried} of \
+                 {retries} in {} s",
+                self.program,
+                pause.as_secs()
+            ));
+            if let Some(signal) = signals::pause(pause) {
+                return Err(Error::Cancelled(signal));
+            }
+        }
+    }
+
+    fn run_keeping_stdout(
+        &self,
+        verbose: bool,
+        started: impl FnOnce(),
+        log: &mut dyn FnMut(&[u8]),
+    ) -> Result<Finished> {
+        let mut kept = Vec::new();
+        let mut keep = |chunk: &[u8]| {
+            let room = (STDOUT_LIMIT + 1).saturating_sub(kept.len());
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        };
+        let (status, seen) = self.run_with(verbose, started, &mut keep, log)?;
+        Ok(Finished {
+            status,
+            stdout: (kept.len() <= STDOUT_LIMIT).then_some(kept),
+            seen,
+        })
+    }
+
+    /// Runs the command once, handing its stdout and stderr to `on_stdout` and `log` as
+    /// they arrive; its stderr is also read for what went wrong (`failure::Scanner`).
     fn run_with(
         &self,
         verbose: bool,
         started: impl FnOnce(),
-        stderr: Stdio,
+        on_stdout: &mut dyn FnMut(&[u8]),
         log: &mut dyn FnMut(&[u8]),
-    ) -> Result<Finished> {
+    ) -> Result<(Status, Seen)> {
         if let Some(signal) = signals::received() {
             return Err(Error::Cancelled(signal));
         }
@@ -148,16 +280,20 @@ impl NixCommand {
             .args(&self.args)
             .stdin(stdin)
             .stdout(Stdio::piped())
-            .stderr(stderr);
+            .stderr(Stdio::piped());
         let mut child = spawn(&mut command).map_err(|e| self.spawn_error(e))?;
         let forwarding = Forwarding::to(child.id());
         started();
 
-        let stdout = pipes::read_until_exit(&mut child, log);
+        let mut scanner = Scanner::new(&store::store_dir());
+        let read = pipes::read_until_exit(&mut child, on_stdout, &mut |chunk| {
+            log(chunk);
+            scanner.feed(chunk);
+        });
         // Nix has exited (`read_until_exit` returns only then; waited for here if reading
         // failed) but is not yet reaped, so its pid cannot have been reused: only now may
         // signals stop going to it.
-        if stdout.is_err() {
+        if read.is_err() {
             let _ = pipes::wait_for_exit(child.id());
         }
         drop(forwarding);
@@ -167,12 +303,8 @@ impl NixCommand {
             return Err(Error::Cancelled(signal));
         }
         let status = status.map_err(|e| Error::io(format!("waiting for {}", self.program), e))?;
-        let stdout =
-            stdout.map_err(|e| Error::io(format!("reading the output of {}", self.program), e))?;
-        Ok(Finished {
-            status: status.into(),
-            stdout,
-        })
+        read.map_err(|e| Error::io(format!("reading the output of {}", self.program), e))?;
+        Ok((status.into(), scanner.finish()))
     }
 
     /// The error for a Nix that ran and failed, carrying the command line.

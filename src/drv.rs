@@ -1,5 +1,6 @@
-//! Reading a store derivation (`.drv`) for the one thing this tool needs from it: its outputs,
-//! in the order the derivation declares them, with the store paths they will have.
+//! Reading a store derivation (`.drv`) for what this tool needs from it: its outputs, in the
+//! order the derivation declares them, with the store paths they will have; and, to tell
+//! which targets a failed derivation held up, the derivations it needs.
 //!
 //! Parsing the file ourselves costs microseconds; asking Nix would cost a process.
 
@@ -114,6 +115,28 @@ pub fn select(
         .into_iter()
         .filter(|o| wanted.contains(&o.name))
         .collect())
+}
+
+/// The `.drv`s the derivation at `path` needs built first, or `None` if it cannot be read.
+pub fn read_input_drvs(path: &Path) -> Option<Vec<PathBuf>> {
+    let text = std::fs::read(path).ok()?;
+    let term = Parser {
+        text: &text,
+        pos: 0,
+        depth: 0,
+    }
+    .derivation()
+    .ok()?;
+    // `[("/nix/store/….drv",["out"]),…]`, the second of Derive's fields.
+    term.get(1)?
+        .list()
+        .ok()?
+        .iter()
+        .map(|input| {
+            let path = input.list().ok()?.first()?.string().ok()?;
+            Some(PathBuf::from(OsStr::from_bytes(path)))
+        })
+        .collect()
 }
 
 /// Reads the derivation at `path`: `Ok(None)` if it does not exist (garbage-collected).
@@ -267,6 +290,24 @@ mod tests {
                 "/nix/store/z12rjmfmzq4aw7ljzyhxnzjass46zy5f-multi"
             ))
         );
+    }
+
+    #[test]
+    fn reads_input_derivations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.drv");
+        let text = r#"Derive([("out","/nix/store/a-x","","")],[("/nix/store/b-y.drv",["out"]),("/nix/store/c-z.drv",["dev","out"])],[],"s","b",[],[])"#;
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(
+            read_input_drvs(&path).unwrap(),
+            [
+                PathBuf::from("/nix/store/b-y.drv"),
+                PathBuf::from("/nix/store/c-z.drv")
+            ]
+        );
+        std::fs::write(&path, MULTI).unwrap();
+        assert_eq!(read_input_drvs(&path).unwrap(), Vec::<PathBuf>::new());
+        assert_eq!(read_input_drvs(&dir.path().join("gone.drv")), None);
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod drvmap;
 mod error;
 mod evaluate;
 mod exec;
+mod failure;
 mod links;
 mod log;
 mod pipes;
@@ -29,6 +30,7 @@ mod request;
 mod signals;
 mod stdout;
 mod store;
+mod summary;
 mod worktree;
 
 pub use cli::Args;

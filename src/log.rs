@@ -28,6 +28,11 @@ pub fn expand_failed(on: bool) {
     }
 }
 
+/// Writes `text`, lines of ours, in one write.
+pub fn raw(text: &[u8]) {
+    let _ = std::io::stderr().write_all(text);
+}
+
 /// Writes `text` and a newline in one write, so that no other writer's output lands
 /// inside the line (stderr is unbuffered, and `writeln!` writes each piece by itself).
 fn line(text: &str) {

@@ -1,4 +1,4 @@
-//! Reading a running Nix's stdout, and its stderr when piped, until Nix exits.
+//! Reading a running Nix's stdout and stderr until Nix exits.
 //!
 //! Nix's exit, not the end of its pipes, ends the reading: a process Nix leaves behind
 //! holding them open (a wrapper's daemon, say) must not hold us too. What Nix wrote before
@@ -14,27 +14,20 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-/// Nix prints one path per output; anything near this size is not that.
-const STDOUT_LIMIT: usize = 1 << 20;
-
 /// Nix's exit is looked for when its pipes go quiet, and at least this often while they are
 /// busy (something it left behind may keep writing to them).
 const EXIT_CHECK: Duration = Duration::from_millis(100);
 
-/// Reads `child`'s piped stdout and stderr until it exits, handing stderr to `on_stderr` as
-/// it arrives; returns stdout, or `None` if it was longer than any list of paths could be.
+/// Reads `child`'s piped stdout and stderr until it exits, handing each to its function as
+/// it arrives.
 pub fn read_until_exit(
     child: &mut Child,
+    on_stdout: &mut dyn FnMut(&[u8]),
     on_stderr: &mut dyn FnMut(&[u8]),
-) -> io::Result<Option<Vec<u8>>> {
+) -> io::Result<()> {
     let pid = child.id();
     let mut stdout = Pipe::new(child.stdout.take())?;
     let mut stderr = Pipe::new(child.stderr.take())?;
-    let mut kept = Vec::new();
-    let mut on_stdout = |chunk: &[u8]| {
-        let room = (STDOUT_LIMIT + 1).saturating_sub(kept.len());
-        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-    };
 
     let mut checked = Instant::now();
     loop {
@@ -57,7 +50,7 @@ pub fn read_until_exit(
         };
         drop(fds);
         if let Some(pipe) = &mut stdout {
-            pipe.drain(false, &mut on_stdout)?;
+            pipe.drain(false, &mut *on_stdout)?;
         }
         if let Some(pipe) = &mut stderr {
             pipe.drain(false, &mut *on_stderr)?;
@@ -71,12 +64,12 @@ pub fn read_until_exit(
     }
     // What Nix wrote before exiting is still in the pipes: read it, without waiting for more.
     if let Some(pipe) = &mut stdout {
-        pipe.drain(true, &mut on_stdout)?;
+        pipe.drain(true, on_stdout)?;
     }
     if let Some(pipe) = &mut stderr {
         pipe.drain(true, on_stderr)?;
     }
-    Ok((kept.len() <= STDOUT_LIMIT).then_some(kept))
+    Ok(())
 }
 
 /// Waits for a child to exit, leaving it unreaped.

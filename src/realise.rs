@@ -5,6 +5,7 @@ use crate::command::NixCommand;
 use crate::error::Result;
 use crate::log;
 use crate::request::Request;
+use crate::summary::{self, Attempted};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -50,7 +51,10 @@ pub fn realise(
         request.log_groups,
         &format!("Realising {}", what.join(", ")),
     );
-    let finished = command.run(request.verbose, started)?;
+    let mut started = Some(started);
+    let finished = command.retrying(request.retries, || {
+        command.run(request.verbose, || started.take().map_or((), |f| f()))
+    })?;
 
     if !finished.status.success() {
         let vanished: Vec<PathBuf> = targets
@@ -61,8 +65,22 @@ pub fn realise(
         if !vanished.is_empty() {
             return Ok(Outcome::Vanished(vanished));
         }
-        log::expand_failed(request.log_groups);
-        return Err(command.failed(finished.status));
+        let attempted = request
+            .targets
+            .iter()
+            .map(|target| Attempted {
+                target,
+                drv: target.drv_path.clone(),
+            })
+            .collect();
+        return Err(summary::nix_failed(
+            request,
+            &command,
+            finished.status,
+            &finished.seen,
+            attempted,
+            Method::Realise,
+        ));
     }
     let printed = match request.out_link {
         Some(_) => Printed::Links,

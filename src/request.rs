@@ -58,6 +58,12 @@ pub struct Request {
     pub dry_run: bool,
     pub verbose: bool,
     pub log_groups: bool,
+    /// How many lines of a failed build's log the summary shows.
+    pub log_lines: usize,
+    /// How many times Nix runs again after a transient failure.
+    pub retries: u32,
+    /// The `--context` of the Buildkite annotation made when Nix fails, under Buildkite.
+    pub annotation: Option<OsString>,
     pub form: Form,
     pub store: PathBuf,
 }
@@ -101,6 +107,7 @@ impl Request {
                 outputs.push(output);
             }
         }
+        let buildkite = std::env::var_os("BUILDKITE").is_some_and(|v| v == "true");
         Ok(Request {
             targets,
             outputs,
@@ -116,8 +123,10 @@ impl Request {
             strict: args.strict,
             dry_run: args.dry_run,
             verbose: args.verbose,
-            log_groups: args.log_groups
-                || std::env::var_os("BUILDKITE").is_some_and(|v| v == "true"),
+            log_groups: args.log_groups || buildkite,
+            log_lines: args.log_lines.into(),
+            retries: args.retries,
+            annotation: buildkite.then(annotation_context),
             form: match (args.json, args.exec) {
                 (true, _) => Form::Json,
                 (false, true) => Form::Exec(args.exec_args),
@@ -126,6 +135,17 @@ impl Request {
             store,
         })
     }
+}
+
+/// The annotation's context: one per job, so that steps running at once each get their own
+/// and a retried job replaces its own.
+fn annotation_context() -> OsString {
+    let mut context = OsString::from("nix-buildkite-build");
+    if let Some(job) = std::env::var_os("BUILDKITE_JOB_ID").filter(|j| !j.is_empty()) {
+        context.push("-");
+        context.push(job);
+    }
+    context
 }
 
 /// The target given by `--drv-path` and `--attr`/`-A`.

@@ -8,10 +8,12 @@
 //! for Nix, which inherits that: it cannot cancel. Those we handle get their default action
 //! back in what we start, as exec resets handlers.
 
+use nix::poll::{PollTimeout, poll};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
 use std::sync::Once;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 const FORWARDED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
@@ -46,6 +48,27 @@ pub fn received() -> Option<i32> {
     match RECEIVED.load(Ordering::SeqCst) {
         0 => None,
         signal => Some(signal),
+    }
+}
+
+/// Waits for `duration`, unless a signal asks us to stop first: then returns that signal at
+/// once. Only after `Forwarding::install` do signals reach us here.
+pub fn pause(duration: Duration) -> Option<i32> {
+    let end = Instant::now() + duration;
+    loop {
+        if let Some(signal) = received() {
+            return Some(signal);
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        // poll(2) on nothing sleeps until the timeout, or until a signal is handled (EINTR,
+        // as SA_RESTART does not restart poll). In steps, so that a signal that came just
+        // before the call still ends the wait soon.
+        let step = PollTimeout::try_from(left.min(Duration::from_millis(100)))
+            .unwrap_or(PollTimeout::ZERO);
+        let _ = poll(&mut [], step);
     }
 }
 

@@ -25,7 +25,8 @@ pub fn print_paths(built: &[Built]) -> Result<()> {
 }
 
 /// Prints one JSON array, one object per target: the fields of `nix build --json`
-/// (`drvPath`, `outputs`) plus `outLinks`, `method`, and `label` for drvmap targets.
+/// (`drvPath`, `outputs`) plus `outLinks`, `method`, `status` and `label` for drvmap
+/// targets. (When Nix fails, `summary` prints the array.)
 pub fn print_json(built: &[Built]) -> Result<()> {
     use serde_json::{Map, Value};
     let text = |path: &std::path::Path| Value::from(path.to_string_lossy());
@@ -49,6 +50,7 @@ pub fn print_json(built: &[Built]) -> Result<()> {
                 Method::Evaluate => "evaluate",
             };
             target.insert("method".into(), method.into());
+            target.insert("status".into(), "built".into());
             Value::Object(target)
         })
         .collect();

@@ -334,9 +334,11 @@ fn a_sigterm_after_nix_has_finished_stops_exec_from_running_the_program() {
             .stderr(Stdio::from(writer)),
     );
     let mut log = Vec::new();
+    // Nix's log passes through the run: once Nix's "building" has come out of it, the run
+    // has nothing more of Nix's to write (Nix says nothing more once it builds).
     wait_until(PATIENCE, "the build to start", || {
         drain(&reader, &mut log);
-        !depot.builders().is_empty()
+        !depot.builders().is_empty() && String::from_utf8_lossy(&log).contains("building '")
     });
     // From now on the pipe stays full but for a Nix that waits to write into it.
     fill(&filler);

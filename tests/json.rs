@@ -1,5 +1,6 @@
 //! `--json`: one JSON array on stdout, one object per target, the fields of
-//! `nix build --json` plus `outLinks` and `method`; valid whatever the names and paths.
+//! `nix build --json` plus `outLinks`, `method` and `status`; valid whatever the names and
+//! paths. (When Nix fails: `failure_summary.rs`.)
 
 mod common;
 use common::*;
@@ -31,6 +32,7 @@ fn describes_realised_and_evaluated_targets_alike() {
             "outputs": { "out": path("r"), "dev": path("r-dev"), "doc": path("r-doc") },
             "outLinks": { "out": link("r"), "dev": link("r-dev"), "doc": link("r-doc") },
             "method": "realise",
+            "status": "built",
         }])
     );
     for l in ["r", "r-dev", "r-doc"] {

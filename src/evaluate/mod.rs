@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::links;
 use crate::log;
 use crate::request::{Request, Target};
+use crate::summary::{self, Attempted};
 use report::{Found, Report};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -47,18 +48,40 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
         request.log_groups,
         &format!("Re-evaluating {}", what.join(", ")),
     );
-    let mut filter = report::Filter::new(std::io::stderr());
-    let finished = command.run_reading_stderr(request.verbose, &mut |log| filter.feed(log))?;
+    let mut report = None;
+    let mut finished = command.retrying(request.retries, || {
+        let mut filter = report::Filter::new(std::io::stderr());
+        let finished = command.run_reading_stderr(request.verbose, &mut |log| filter.feed(log));
+        report = filter.finish();
+        finished
+    })?;
 
     // Checked even when Nix failed, so that a drift warning explains a failed build.
-    let expected = filter
-        .finish()
-        .map(|report| expected(request, &report))
+    let expected = report
+        .as_deref()
+        .map(|report| expected(request, report))
         .transpose();
     if !finished.status.success() {
-        log::expand_failed(request.log_groups);
-        return Err(command.failed(finished.status));
+        // The report is ours, not Nix's to show.
+        let marker = format!("trace: {} ", report::TAG);
+        finished.seen.forget_lines(marker.as_bytes());
+        return Err(summary::nix_failed(
+            request,
+            &command,
+            finished.status,
+            &finished.seen,
+            attempted(request, report.as_deref()),
+            Method::Evaluate,
+        ));
     }
+    let expected = match expected {
+        Err(err @ Error::NoDerivation(_)) => {
+            let attempted = attempted(request, report.as_deref());
+            let index = attempted.iter().position(|a| a.drv.is_none()).unwrap_or(0);
+            return Err(summary::no_derivation(request, attempted, index, err));
+        }
+        expected => expected,
+    };
     let expected = expected?.ok_or_else(|| {
         Error::Unverified(
             "nix-build succeeded without reporting what it evaluated; printing nothing".into(),
@@ -74,6 +97,24 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
         Method::Evaluate,
     )
     .map(Some)
+}
+
+/// Each target with the `.drv` the report says it evaluated to, if it says so.
+fn attempted<'a>(request: &'a Request, report: Option<&[u8]>) -> Vec<Attempted<'a>> {
+    let found = report.and_then(|r| report::parse(&request.store, r).ok());
+    let found = found.map(|r| r.targets).unwrap_or_default();
+    let mut found = found.into_iter();
+    request
+        .targets
+        .iter()
+        .map(|target| Attempted {
+            target,
+            drv: match found.next() {
+                Some(Found::Derivation(drv, _)) => Some(drv),
+                _ => None,
+            },
+        })
+        .collect()
 }
 
 /// What the report says each target is, checked against what was asked: outputs that do

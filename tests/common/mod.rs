@@ -36,6 +36,13 @@ impl Depot {
         depot
     }
 
+    /// The depot of failing builds (`tests/fixtures/failing.nix`).
+    pub fn failing() -> Self {
+        let depot = Self::empty();
+        depot.write("default.nix", include_str!("../fixtures/failing.nix"));
+        depot
+    }
+
     /// A depot with no files yet; `write` fills it.
     pub fn empty() -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);

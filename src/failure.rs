@@ -1,0 +1,838 @@
+//! What Nix said went wrong, read from its stderr as it streams past: which derivations
+//! failed and how, and whether another attempt may succeed (a transient failure).
+//!
+//! Nix's exit status cannot tell these apart (a failed build exits 100 single-user, 1
+//! through a daemon since Nix 2.4, and 1 for a lost connection too), so the kind comes from
+//! Nix's messages. Their wording differs between versions; the tests below hold each
+//! version's, copied from its source. Only the patterns are kept, never the whole log, so
+//! memory stays bounded however much Nix prints.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+/// Why a derivation, or a target, failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The builder failed; Nix's words for how, e.g. "failed with exit code 3".
+    BuildFailed(String),
+    TimedOut,
+    HashMismatch,
+    NotDeterministic,
+    /// Something it needs failed.
+    DependencyFailed,
+    /// Nix would not build it here; its reason (e.g. "local builds are disabled").
+    CannotBuild(String),
+    /// The attribute path did not evaluate.
+    EvaluationError,
+    /// The attribute path names nothing, or no derivation.
+    MissingAttribute,
+    /// Neither built nor failed: Nix stopped first, when something else failed.
+    Cancelled,
+    /// Failed in a way another attempt may fix: a lost connection, a download, a busy store.
+    Transient,
+    /// Nix failed without saying why in words we know.
+    Unknown,
+}
+
+impl Kind {
+    /// The kind's name in JSON.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            Kind::BuildFailed(_) => "build-failed",
+            Kind::TimedOut => "timed-out",
+            Kind::HashMismatch => "hash-mismatch",
+            Kind::NotDeterministic => "not-deterministic",
+            Kind::DependencyFailed => "dependency-failed",
+            Kind::CannotBuild(_) => "cannot-build",
+            Kind::EvaluationError => "evaluation-error",
+            Kind::MissingAttribute => "missing-attribute",
+            Kind::Cancelled => "cancelled",
+            Kind::Transient => "transient",
+            Kind::Unknown => "unknown",
+        }
+    }
+
+    /// The kind for a person.
+    pub fn describe(&self) -> String {
+        match self {
+            Kind::BuildFailed(how) => format!("build failed: the builder {how}"),
+            Kind::TimedOut => "timed out".into(),
+            Kind::HashMismatch => "hash mismatch (fixed-output derivation)".into(),
+            Kind::NotDeterministic => "not deterministic".into(),
+            Kind::DependencyFailed => "a dependency failed".into(),
+            Kind::CannotBuild(why) => format!("cannot be built here: {why}"),
+            Kind::EvaluationError => "evaluation error".into(),
+            Kind::MissingAttribute => "the attribute path names no derivation".into(),
+            Kind::Cancelled => "not built: Nix stopped when something else failed".into(),
+            Kind::Transient => "failed in a way another attempt may fix".into(),
+            Kind::Unknown => "Nix failed".into(),
+        }
+    }
+
+    /// Whether it is a build that ran and failed, which no retry may hide.
+    fn is_build_failure(&self) -> bool {
+        matches!(
+            self,
+            Kind::BuildFailed(_) | Kind::TimedOut | Kind::HashMismatch | Kind::NotDeterministic
+        )
+    }
+}
+
+/// One derivation that failed, as Nix reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failed {
+    pub drv: PathBuf,
+    pub kind: Kind,
+    /// What Nix quoted with its error: the build log's last lines, or the hashes of a
+    /// mismatch.
+    pub quoted: Vec<String>,
+}
+
+/// A failure Nix named no derivation for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unnamed {
+    pub kind: Kind,
+    /// The output Nix named instead (2.3's hash mismatch names the output, not the `.drv`).
+    pub output: Option<PathBuf>,
+    pub quoted: Vec<String>,
+}
+
+/// What a run of Nix reported, kept while its stderr streams past.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// Derivations that failed, each once, in the order Nix reported them.
+    pub failed: Vec<Failed>,
+    /// Failures Nix named no derivation for (2.34 says only "timed out after N seconds").
+    pub unnamed: Vec<Unnamed>,
+    /// Derivations Nix started to build.
+    pub started: Vec<PathBuf>,
+    /// The first message that says another attempt may succeed.
+    transient: Option<String>,
+    /// Nix's last lines, as printed (as much of each as a summary shows).
+    last_lines: VecDeque<Vec<u8>>,
+    /// The first lines from Nix's first `error:` on, and how many lines that is in all.
+    first_error: Vec<Vec<u8>>,
+    error_lines: usize,
+}
+
+impl Seen {
+    /// At most `n` lines of what Nix said that explain a failure no derivation does (an
+    /// evaluation error): its first error, whose message Nix 2.4+ puts first and 2.3 puts
+    /// last under `--show-trace`, so its start and end if it is longer; else its last lines.
+    pub fn excerpt(&self, n: usize) -> Vec<String> {
+        let show = |line: &Vec<u8>| shorten(&printable(line));
+        let last = |k: usize| {
+            let from = self.last_lines.len().saturating_sub(k);
+            self.last_lines.iter().skip(from).map(show)
+        };
+        if self.error_lines == 0 {
+            return last(n).collect();
+        }
+        if self.error_lines <= n {
+            return self.first_error[..self.error_lines]
+                .iter()
+                .map(show)
+                .collect();
+        }
+        let head = n.div_ceil(2);
+        let mut lines: Vec<String> = self.first_error[..head].iter().map(show).collect();
+        if n > head {
+            lines.push("…".into());
+            lines.extend(last(n - head));
+        }
+        lines
+    }
+
+    /// Forgets the lines that start with `prefix`, which were not Nix's to show.
+    pub fn forget_lines(&mut self, prefix: &[u8]) {
+        self.last_lines.retain(|l| !l.starts_with(prefix));
+    }
+
+    /// Why another attempt may succeed, if it may: only when Nix reported a transient
+    /// failure and no build that ran and failed.
+    pub fn transient(&self) -> Option<&str> {
+        let built_and_failed = self.failed.iter().any(|f| f.kind.is_build_failure())
+            || self.unnamed.iter().any(|u| u.kind.is_build_failure());
+        match built_and_failed {
+            true => None,
+            false => self.transient.as_deref(),
+        }
+    }
+}
+
+/// How many of Nix's last lines are kept (the most `--log-lines` shows).
+pub const MAX_LINES: usize = 1000;
+/// How much of one line is read for patterns; a store path is far shorter.
+const LINE_READ: usize = 4096;
+/// How much of one line is kept to be shown: `LINE_SHOWN` characters of four bytes at most.
+const LINE_KEPT: usize = 4 * LINE_SHOWN + 4;
+/// How much of one line is shown.
+pub const LINE_SHOWN: usize = 500;
+/// How many derivations are remembered as failed or started.
+const MAX_DRVS: usize = 10_000;
+
+/// Reads Nix's stderr, chunk by chunk, for what went wrong.
+pub struct Scanner {
+    /// `STORE/`, before every store path.
+    store: String,
+    line: Vec<u8>,
+    seen: Seen,
+    /// The `.drv` of Nix 2.29+'s "Cannot build '…'.", whose reason is on a later line.
+    cannot_build: Option<PathBuf>,
+    /// The last failure reported.
+    last: Option<Quoted>,
+    /// Lines Nix quotes with the last failure reported are being read.
+    quoting: Option<(Quoted, Quote)>,
+    /// The last line was one of Nix's messages, which an indented line may continue.
+    in_message: bool,
+}
+
+/// Which failure quoted lines belong to.
+#[derive(Clone, Copy, Debug)]
+enum Quoted {
+    /// `seen.failed[index]`
+    Failed(usize),
+    /// `seen.unnamed[index]`
+    Unnamed(usize),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Quote {
+    /// Nix 2.3's log tail: lines indented by two spaces.
+    Indented,
+    /// Nix 2.4+'s log tail: lines starting with `> `.
+    Marked,
+    /// A hash mismatch's `specified:`/`wanted:` and `got:` lines.
+    Hashes,
+}
+
+impl Scanner {
+    pub fn new(store: &Path) -> Self {
+        Scanner {
+            store: format!("{}/", store.display()),
+            line: Vec::new(),
+            seen: Seen::default(),
+            cannot_build: None,
+            last: None,
+            quoting: None,
+            in_message: false,
+        }
+    }
+
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let mut rest = chunk;
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            let whole = &rest[..end.min(LINE_READ)];
+            if self.line.is_empty() {
+                self.read_line(whole);
+            } else {
+                self.keep(whole);
+                let line = std::mem::take(&mut self.line);
+                self.read_line(&line);
+                self.line = line;
+                self.line.clear();
+            }
+            rest = &rest[end + 1..];
+        }
+        self.keep(rest);
+    }
+
+    pub fn finish(mut self) -> Seen {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.read_line(&line);
+        }
+        self.seen
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = LINE_READ.saturating_sub(self.line.len());
+        self.line.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn read_line(&mut self, raw: &[u8]) {
+        let kept = &raw[..raw.len().min(LINE_KEPT)];
+        // The oldest line's memory holds the newest: no allocation per line.
+        let mut line = match self.seen.last_lines.len() {
+            MAX_LINES => self.seen.last_lines.pop_front().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        line.clear();
+        line.extend_from_slice(kept);
+        self.seen.last_lines.push_back(line);
+        if self.seen.error_lines > 0 || raw.starts_with(b"error:") {
+            if self.seen.first_error.len() < MAX_LINES {
+                self.seen.first_error.push(kept.to_vec());
+            }
+            self.seen.error_lines += 1;
+        }
+        // Most of what passes is the builders' log, which only a glance is spent on: each
+        // message read below names a path in quotes, starts with `error:` or continues one.
+        let continues = self.in_message && raw.first().is_some_and(u8::is_ascii_whitespace);
+        let glance = self.quoting.is_some()
+            || self.cannot_build.is_some()
+            || continues
+            || raw.starts_with(b"error:")
+            || raw.starts_with(b"Failed to find a machine")
+            || raw.first() == Some(&0x1b)
+            || memchr::memchr(b'\'', raw).is_some();
+        self.in_message = glance;
+        if !glance {
+            return;
+        }
+        let text = printable(raw);
+        if self.quoted(&text) {
+            return;
+        }
+        // Nix 2.4+ indents the lines of a multi-line error under its `error: `.
+        let line = text.trim_start();
+        let line = line.strip_prefix("error: ").unwrap_or(line);
+        // A warning is something Nix deals with itself (it retries a busy store, a
+        // download), not why it failed.
+        if line.starts_with("warning:") {
+            return;
+        }
+        let drv = self.drv_in(line);
+        if let Some(rest) = line.strip_prefix("building '") {
+            // Nix says so once per build (`building '…'...`, or `… on 'ssh://…'...`).
+            if let Some(drv) = self.drv_in(rest).filter(|_| rest.contains("'..."))
+                && self.seen.started.len() < MAX_DRVS
+            {
+                self.seen.started.push(drv);
+            }
+        } else if let Some(at) = line.find("builder for '") {
+            // Also inside a remote build's "build of '…' on '…' failed: builder for …".
+            let after = &line[at + "builder for '".len()..];
+            let how = after.split_once("' ").map_or("", |(_, how)| how);
+            let how = how.split(';').next().unwrap_or_default();
+            if let Some(drv) = self.drv_in(after) {
+                self.failed(drv, Kind::BuildFailed(how.trim_end_matches('.').into()));
+                if line.ends_with("log lines:") {
+                    self.quote(Quote::Indented);
+                }
+            }
+        } else if line.starts_with("Cannot build '") {
+            self.cannot_build = drv;
+        } else if let Some(reason) = line.strip_prefix("Reason: ") {
+            let reason = reason.trim_end_matches('.');
+            if let Some(drv) = self.cannot_build.take() {
+                let kind = if let Some(how) = reason.strip_prefix("builder ") {
+                    Kind::BuildFailed(how.into())
+                } else if reason.ends_with(" failed") {
+                    Kind::DependencyFailed
+                } else {
+                    Kind::CannotBuild(reason.into())
+                };
+                self.failed(drv, kind);
+            }
+        } else if is_log_tail_header(line) {
+            self.quote(Quote::Marked);
+        } else if line.contains("dependencies couldn't be built")
+            || (line.contains("dependencies of derivation '") && line.ends_with("failed to build"))
+        {
+            if let Some(drv) = drv {
+                self.failed(drv, Kind::DependencyFailed);
+            }
+        } else if line.starts_with("building of '") && line.contains(" timed out after ") {
+            if let Some(drv) = drv {
+                self.failed(drv, Kind::TimedOut);
+            }
+        } else if is_bare_timeout(line) {
+            self.unnamed(Kind::TimedOut, None);
+        } else if let Some(what) = line.strip_prefix("hash mismatch in fixed-output derivation '") {
+            match drv {
+                Some(drv) => self.failed(drv, Kind::HashMismatch),
+                None => {
+                    let output = what.split('\'').next().map(PathBuf::from);
+                    let output =
+                        output.filter(|o| crate::store::is_store_path(&self.store_dir(), o));
+                    self.unnamed(Kind::HashMismatch, output);
+                }
+            }
+            self.quote(Quote::Hashes);
+        } else if line.contains(" may not be deterministic") && line.starts_with("derivation '") {
+            if let Some(drv) = drv {
+                self.failed(drv, Kind::NotDeterministic);
+            }
+        } else if line.contains(" killed after writing more than ") {
+            let kind = Kind::BuildFailed("wrote more log than max-build-log-size".into());
+            match drv {
+                Some(drv) => self.failed(drv, kind),
+                None => self.unnamed(kind, None),
+            }
+        } else if self.seen.transient.is_none() && is_transient(line) {
+            self.seen.transient = Some(shorten(line));
+        }
+    }
+
+    /// Takes `text` as a line Nix quotes with its last error, if it is one.
+    fn quoted(&mut self, text: &str) -> bool {
+        let Some((index, quote)) = self.quoting else {
+            return false;
+        };
+        let trimmed = text.trim_start();
+        let line = match quote {
+            Quote::Indented => text.strip_prefix("  "),
+            Quote::Marked => trimmed
+                .strip_prefix("> ")
+                .or((trimmed == ">").then_some("")),
+            Quote::Hashes => ["specified:", "wanted:", "got:"]
+                .iter()
+                .any(|p| trimmed.starts_with(p))
+                .then_some(trimmed),
+        };
+        let Some(line) = line else {
+            self.quoting = None;
+            return false;
+        };
+        let quoted = match index {
+            Quoted::Failed(i) => &mut self.seen.failed[i].quoted,
+            Quoted::Unnamed(i) => &mut self.seen.unnamed[i].quoted,
+        };
+        if quoted.len() == MAX_LINES {
+            quoted.remove(0);
+        }
+        quoted.push(shorten(line));
+        true
+    }
+
+    /// Reads the lines that follow as quoted with the last failure reported.
+    fn quote(&mut self, quote: Quote) {
+        let quoted = match self.last {
+            Some(Quoted::Failed(i)) => &mut self.seen.failed[i].quoted,
+            Some(Quoted::Unnamed(i)) => &mut self.seen.unnamed[i].quoted,
+            None => return,
+        };
+        quoted.clear();
+        self.quoting = self.last.map(|last| (last, quote));
+    }
+
+    fn unnamed(&mut self, kind: Kind, output: Option<PathBuf>) {
+        if self.seen.unnamed.len() < MAX_DRVS {
+            self.seen.unnamed.push(Unnamed {
+                kind,
+                output,
+                quoted: Vec::new(),
+            });
+            self.last = Some(Quoted::Unnamed(self.seen.unnamed.len() - 1));
+        }
+        self.quoting = None;
+    }
+
+    fn store_dir(&self) -> PathBuf {
+        PathBuf::from(self.store.trim_end_matches('/'))
+    }
+
+    /// Records `drv` as failed. A derivation Nix reports twice keeps the first kind, unless
+    /// that was "a dependency failed" and the second says what failed in the build itself.
+    fn failed(&mut self, drv: PathBuf, kind: Kind) {
+        let failed = &mut self.seen.failed;
+        match failed.iter().position(|f| f.drv == drv) {
+            Some(known) => {
+                if failed[known].kind == Kind::DependencyFailed {
+                    failed[known].kind = kind;
+                }
+                self.last = Some(Quoted::Failed(known));
+            }
+            None if failed.len() < MAX_DRVS => {
+                failed.push(Failed {
+                    drv,
+                    kind,
+                    quoted: Vec::new(),
+                });
+                self.last = Some(Quoted::Failed(failed.len() - 1));
+            }
+            None => self.last = None,
+        }
+        // Later lines quote this failure, or none.
+        self.quoting = None;
+    }
+
+    /// The first `.drv` store path in `text`.
+    fn drv_in(&self, text: &str) -> Option<PathBuf> {
+        let mut from = 0;
+        while let Some(at) = text[from..].find(&self.store) {
+            let start = from + at;
+            let name = &text[start + self.store.len()..];
+            let len = name
+                .find(|c: char| !(c.is_ascii_alphanumeric() || "+-._?=".contains(c)))
+                .unwrap_or(name.len());
+            let path = Path::new(&text[start..start + self.store.len() + len]);
+            let store = Path::new(self.store.trim_end_matches('/'));
+            if path.extension().is_some_and(|e| e == "drv")
+                && crate::store::is_store_path(store, path)
+            {
+                return Some(path.to_path_buf());
+            }
+            from = start + self.store.len();
+        }
+        None
+    }
+}
+
+/// `last 10 log lines:` (2.4–2.28) or `Last 10 log lines:` (2.29+), alone on its line.
+fn is_log_tail_header(line: &str) -> bool {
+    let Some(rest) = line
+        .strip_prefix("last ")
+        .or_else(|| line.strip_prefix("Last "))
+    else {
+        return false;
+    };
+    rest.strip_suffix(" log lines:")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Nix 2.34's timeout, which names no derivation: exactly `timed out after N seconds`.
+fn is_bare_timeout(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("timed out after ") else {
+        return false;
+    };
+    let rest = rest.strip_suffix(" of silence").unwrap_or(rest);
+    rest.strip_suffix(" seconds")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether a line of Nix's says it failed in a way another attempt may fix.
+fn is_transient(line: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        // A connection to a remote builder or the daemon that broke off.
+        "unexpected end-of-file",
+        "Nix daemon disconnected unexpectedly",
+        // A remote builder, or the daemon, that cannot be reached.
+        "cannot connect to '",
+        "cannot connect to daemon at ",
+        "cannot connect to socket at '",
+        "Failed to find a machine for remote build!",
+        // A substituter that failed to deliver.
+        "some substitutes for the outputs of derivation '",
+        // A busy or locked store.
+        "database is locked",
+    ];
+    if MARKERS.iter().any(|m| line.contains(m)) {
+        return true;
+    }
+    if line.contains("SQLite database '") && line.contains("' is busy") {
+        return true;
+    }
+    // A download that failed for want of a network or a server, not for want of the file
+    // (Nix's own retry classes: a curl error, or HTTP 408, 429, 500, 502, 503, 504).
+    if let Some(at) = line.find("unable to download '") {
+        let after = &line[at..];
+        return match after.find("': HTTP error ") {
+            Some(code) => {
+                let code = &after[code + "': HTTP error ".len()..];
+                ["408", "429", "500", "502", "503", "504"]
+                    .iter()
+                    .any(|c| code.starts_with(c))
+            }
+            None => true,
+        };
+    }
+    false
+}
+
+/// A line of Nix's, or of a build log, as text that is safe to show anywhere: terminal
+/// escapes removed, bytes that are not UTF-8 and other control characters replaced.
+pub fn printable(raw: &[u8]) -> String {
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == 0x1b {
+            i += escape_len(&raw[i..]);
+            continue;
+        }
+        bytes.push(raw[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .map(|c| match c {
+            '\t' => c,
+            c if c.is_control() => '\u{fffd}',
+            c => c,
+        })
+        .collect()
+}
+
+/// The length of the terminal escape sequence at the start of `bytes` (which starts with
+/// ESC): a CSI (`ESC [ … final`), an OSC (`ESC ] … BEL` or `ESC ] … ESC \`), or ESC and
+/// one more byte.
+fn escape_len(bytes: &[u8]) -> usize {
+    match bytes.get(1) {
+        Some(b'[') => bytes[2..]
+            .iter()
+            .position(|b| (0x40..=0x7e).contains(b))
+            .map_or(bytes.len(), |end| end + 3),
+        Some(b']') => {
+            let mut i = 2;
+            while i < bytes.len() {
+                match bytes[i] {
+                    0x07 => return i + 1,
+                    0x1b if bytes.get(i + 1) == Some(&b'\\') => return i + 2,
+                    _ => i += 1,
+                }
+            }
+            bytes.len()
+        }
+        Some(_) => 2,
+        None => 1,
+    }
+}
+
+/// `text`, cut to what one line of a summary shows.
+pub fn shorten(text: &str) -> String {
+    match text.char_indices().nth(LINE_SHOWN) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAILS: &str = "/nix/store/98r7a3nc957saavy3znrlfggxgjx6gdm-fails-t1.drv";
+    const DEP: &str = "/nix/store/vjlkby5srcad6lzcdsj700jlswf9hzqb-dep-t1.drv";
+    const SLOW: &str = "/nix/store/j0yl85hp5pmbbhz1sbfwv1vgxy254dh9-slow-t1.drv";
+
+    fn scan(text: &str) -> Seen {
+        let mut scanner = Scanner::new(Path::new("/nix/store"));
+        scanner.feed(
+            text.replace("FAILS", FAILS)
+                .replace("DEP", DEP)
+                .replace("SLOW", SLOW)
+                .as_bytes(),
+        );
+        scanner.finish()
+    }
+
+    fn failed(seen: &Seen) -> Vec<(&str, Kind)> {
+        seen.failed
+            .iter()
+            .map(|f| (f.drv.to_str().unwrap(), f.kind.clone()))
+            .collect()
+    }
+
+    fn exit_3() -> Kind {
+        Kind::BuildFailed("failed with exit code 3".into())
+    }
+
+    #[test]
+    fn nix_2_3() {
+        // build.cc: printError of the BuildError, then the dependent's message, then
+        // Error(worker.exitStatus(), "build of %s failed").
+        let seen = scan(
+            "building 'FAILS'...\n\
+             line one\n\
+             builder for 'FAILS' failed with exit code 3\n\
+             cannot build derivation 'DEP': 1 dependencies couldn't be built\n\
+             error: build of 'DEP' failed\n",
+        );
+        assert_eq!(
+            failed(&seen),
+            [(FAILS, exit_3()), (DEP, Kind::DependencyFailed)]
+        );
+        assert_eq!(seen.started, [PathBuf::from(FAILS)]);
+        assert_eq!(seen.transient(), None);
+        // Without verbose-build, the log tail follows on the same message, indented.
+        let seen = scan(
+            "builder for 'FAILS' failed with exit code 3; last 2 log lines:\n  line one\n  this build fails\nerror: build of 'FAILS' failed\n",
+        );
+        assert_eq!(failed(&seen), [(FAILS, exit_3())]);
+        assert_eq!(seen.failed[0].quoted, ["line one", "this build fails"]);
+        // Worker::waitForInput: "%1% timed out after %2% seconds", getName() being
+        // "building of '%1%'".
+        let seen =
+            scan("building of 'SLOW' timed out after 1 seconds\nerror: build of 'SLOW' failed\n");
+        assert_eq!(failed(&seen), [(SLOW, Kind::TimedOut)]);
+        let seen = scan("building of 'SLOW' timed out after 2 seconds of silence\n");
+        assert_eq!(failed(&seen), [(SLOW, Kind::TimedOut)]);
+        let seen = scan(
+            "hash mismatch in fixed-output derivation 'FAILS':\n  wanted: sha256:0000\n  got:    sha256:1111\nerror: build of 'FAILS' failed\n",
+        );
+        assert_eq!(failed(&seen), [(FAILS, Kind::HashMismatch)]);
+        assert_eq!(
+            seen.failed[0].quoted,
+            ["wanted: sha256:0000", "got:    sha256:1111"]
+        );
+        let seen =
+            scan("derivation 'FAILS' may not be deterministic: output '/nix/store/x' differs\n");
+        assert_eq!(failed(&seen), [(FAILS, Kind::NotDeterministic)]);
+        let seen =
+            scan("building of 'FAILS' killed after writing more than 100 bytes of log output\n");
+        assert_eq!(failed(&seen)[0].0, FAILS);
+    }
+
+    #[test]
+    fn nix_2_8() {
+        // As measured here: the log streams, the error has no tail.
+        let seen = scan(
+            "these 2 derivations will be built:\n  FAILS\n  DEP\n\
+             building 'FAILS'...\n\
+             line one\n\
+             this build fails\n\
+             error: builder for 'FAILS' failed with exit code 3\n\
+             error: 1 dependencies of derivation 'DEP' failed to build\n",
+        );
+        assert_eq!(
+            failed(&seen),
+            [(FAILS, exit_3()), (DEP, Kind::DependencyFailed)]
+        );
+        let seen = scan("error: building of 'SLOW!*' from .drv file timed out after 1 seconds\n");
+        assert_eq!(failed(&seen), [(SLOW, Kind::TimedOut)]);
+        // Remote: build-remote.cc "build of '%s' on '%s' failed: %s".
+        let seen = scan(
+            "error: build of 'FAILS' on 'ssh://builder' failed: builder for 'FAILS' failed with exit code 3\n",
+        );
+        assert_eq!(failed(&seen), [(FAILS, exit_3())]);
+        // derivation-goal.cc with a log tail: ";\nlast %d log lines:\n", each "> " line.
+        let seen = scan(
+            "error: builder for 'FAILS' failed with exit code 3;\n       last 2 log lines:\n       > line one\n       > this build fails\n",
+        );
+        assert_eq!(seen.failed[0].quoted, ["line one", "this build fails"]);
+        let seen = scan(
+            "error: hash mismatch in fixed-output derivation 'FAILS':\n         specified: sha256-AAAA\n            got:    sha256-BBBB\n",
+        );
+        assert_eq!(failed(&seen), [(FAILS, Kind::HashMismatch)]);
+        assert_eq!(
+            seen.failed[0].quoted,
+            ["specified: sha256-AAAA", "got:    sha256-BBBB"]
+        );
+    }
+
+    #[test]
+    fn nix_2_26() {
+        // Magenta() around the path, kept when stderr is a terminal; "^*" for "!*".
+        let seen = scan(
+            "error: builder for '\x1b[35;1mFAILS\x1b[0m' failed with exit code 3;\n       last 1 log lines:\n       > this build fails\n       For full logs, run:\n         \x1b[1mnix-store -l FAILS\x1b[0m\n\
+             error: 1 dependencies of derivation '\x1b[35;1mDEP\x1b[0m' failed to build\n\
+             error: building of 'SLOW^*' from .drv file timed out after 1 seconds\n",
+        );
+        assert_eq!(
+            failed(&seen),
+            [
+                (FAILS, exit_3()),
+                (DEP, Kind::DependencyFailed),
+                (SLOW, Kind::TimedOut)
+            ]
+        );
+        assert_eq!(seen.failed[0].quoted, ["this build fails"]);
+    }
+
+    #[test]
+    fn nix_2_34() {
+        // derivation-building-goal.cc: "Cannot build '%s'.\nReason: builder %s." with the
+        // known outputs and "\nLast %d log lines:\n" after.
+        let seen = scan(
+            "building 'FAILS'...\n\
+             error: Cannot build '\x1b[35;1mFAILS\x1b[0m'.\n       Reason: \x1b[31;1mbuilder failed with exit code 3\x1b[0m.\n       Output paths:\n         /nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-fails-t1\n       Last 1 log lines:\n       > this build fails\n       For full logs, run:\n         nix-store -l FAILS\n\
+             error: Cannot build 'DEP'.\n       Reason: 1 dependency failed.\n       Output paths:\n         /nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-dep-t1\n",
+        );
+        assert_eq!(
+            failed(&seen),
+            [(FAILS, exit_3()), (DEP, Kind::DependencyFailed)]
+        );
+        assert_eq!(seen.failed[0].quoted, ["this build fails"]);
+        let seen = scan("error: Cannot build 'DEP'.\n       Reason: 2 dependencies failed.\n");
+        assert_eq!(failed(&seen), [(DEP, Kind::DependencyFailed)]);
+        let seen = scan("error: Cannot build 'DEP'.\n       Reason: local builds are disabled.\n");
+        assert_eq!(
+            failed(&seen),
+            [(DEP, Kind::CannotBuild("local builds are disabled".into()))]
+        );
+        // goal.cc's TimedOut names no derivation.
+        let seen =
+            scan("building 'SLOW'...\nslow build started\nerror: timed out after 1 seconds\n");
+        assert_eq!(seen.unnamed.len(), 1);
+        assert_eq!(seen.unnamed[0].kind, Kind::TimedOut);
+        assert_eq!(seen.started, [PathBuf::from(SLOW)]);
+        assert_eq!(seen.transient(), None);
+        // A build log line that merely says so is not Nix's timeout.
+        let seen = scan("test timed out after 5 seconds\n");
+        assert!(seen.unnamed.is_empty());
+    }
+
+    #[test]
+    fn transient_failures_are_told_from_build_failures() {
+        for line in [
+            "error: unexpected end-of-file",
+            "error: cannot connect to 'builder': ssh: connect to host builder port 22: Connection refused",
+            "cannot build on 'ssh://builder': cannot connect to 'builder': Connection refused",
+            "Failed to find a machine for remote build!",
+            "error: Nix daemon disconnected unexpectedly (maybe it crashed?)",
+            "error: cannot connect to daemon at '/nix/var/nix/daemon-socket/socket': Connection refused",
+            "error: cannot connect to socket at '/nix/var/nix/daemon-socket/socket': No such file or directory",
+            "error: some substitutes for the outputs of derivation 'FAILS' failed (usually happens due to networking issues); try '--fallback' to build derivation from source ",
+            "error: unable to download 'https://cache.example/nar/x.nar.xz': HTTP error 503",
+            "error: unable to download 'https://cache.example/x.narinfo': Couldn't resolve host name (6)",
+            "error: SQLite database '/nix/var/nix/db/db.sqlite' is busy",
+        ] {
+            let seen = scan(&format!("{line}\n"));
+            assert!(seen.transient().is_some(), "{line}");
+        }
+        for text in [
+            "error: unable to download 'https://example.org/x': HTTP error 404\n",
+            // Nix retries these itself.
+            "warning: SQLite database '/nix/var/nix/db/db.sqlite' is busy\n",
+            "warning: error: unable to download 'https://c/x': HTTP error 503; retrying in 281 ms\n",
+            // A build that failed is not retried, whatever else went wrong.
+            "error: unexpected end-of-file\nerror: builder for 'FAILS' failed with exit code 3\n",
+            "error: build of 'FAILS' on 'ssh://b' failed: builder for 'FAILS' failed with exit code 3\nerror: unexpected end-of-file\n",
+            "error: cannot connect to 'b'\nerror: timed out after 1 seconds\n",
+            "error: attribute 'x' missing\n",
+        ] {
+            assert_eq!(scan(text).transient(), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn odd_bytes_and_long_lines_are_shown_safely() {
+        let mut scanner = Scanner::new(Path::new("/nix/store"));
+        let mut text =
+            b"bad \xff\xfe bytes \x1b[31mred\x1b[0m \x1b]8;;http://x\x07link\x07 cr\r\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 1 << 20));
+        text.extend(format!(" builder for '{FAILS}' failed with exit code 3\n").as_bytes());
+        // In pieces, one byte at a time in places: the result must not depend on chunking.
+        for chunk in text.chunks(7) {
+            scanner.feed(chunk);
+        }
+        let seen = scanner.finish();
+        let lines = seen.excerpt(3);
+        assert_eq!(
+            lines[0],
+            "bad \u{fffd}\u{fffd} bytes red link\u{fffd} cr\u{fffd}"
+        );
+        assert_eq!(lines[1].chars().count(), LINE_SHOWN + 1);
+        // Past what is read of a line, nothing is matched.
+        assert!(seen.failed.is_empty());
+    }
+
+    #[test]
+    fn an_error_is_shown_from_its_start_and_end() {
+        // Nix 2.8 under --show-trace: the message first.
+        let seen = scan("trace: x\nerror: it broke\n\n       … while evaluating\n\n       at a\n");
+        assert_eq!(seen.excerpt(2), ["error: it broke", "…", "       at a"]);
+        assert_eq!(seen.excerpt(10).len(), 5);
+        assert_eq!(seen.excerpt(10)[0], "error: it broke");
+        // Nix 2.3 under --show-trace: the message last.
+        let seen =
+            scan("error: while evaluating 'x' at a:\nwhile evaluating 'y' at b:\nit broke\n");
+        assert_eq!(
+            seen.excerpt(2),
+            ["error: while evaluating 'x' at a:", "…", "it broke"]
+        );
+        // No error line: the last lines.
+        assert_eq!(scan("a\nb\nc\n").excerpt(2), ["b", "c"]);
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let mut scanner = Scanner::new(Path::new("/nix/store"));
+        for i in 0..3 * MAX_LINES {
+            scanner.feed(format!("line {i}\n").as_bytes());
+        }
+        let seen = scanner.finish();
+        assert_eq!(seen.last_lines.len(), MAX_LINES);
+        assert_eq!(&seen.excerpt(1)[0], &format!("line {}", 3 * MAX_LINES - 1));
+    }
+}
