@@ -7,11 +7,55 @@ use crate::built::{Built, Expected};
 use crate::error::{Error, Result};
 use crate::realise::{self, Outcome};
 use crate::request::Request;
-use crate::{drv, evaluate, links, log, worktree};
+use crate::{collector, command, drv, evaluate, links, log, signals, worktree};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// Builds every target of `request`, one way or the other; `None` after a `--dry-run`.
+/// Builds every target of `request`; `None` after a `--dry-run`. A garbage collection that
+/// runs as Nix finishes can take an output Nix has just built (`collector`): then the run is
+/// not done, and Nix runs once more, which builds the output again and roots it, and more
+/// often under `--retries`. Never is a path printed that is not in the store.
 pub fn build(request: &Request) -> Result<Option<Vec<Built>>> {
+    let mut retried = 0;
+    loop {
+        let Some(built) = build_once(request)? else {
+            return Ok(None);
+        };
+        let Some(gone) = collector::taken(built.iter().flat_map(|b| &b.outputs).map(|o| &*o.path))
+        else {
+            return Ok(Some(built));
+        };
+        if retried > request.retries {
+            return Err(Error::Collected(format!(
+                "{} is not in the store though Nix ran {} times: a garbage collection running \
+                 at the same time took it, or Nix never built it; printing nothing",
+                gone.display(),
+                retried + 1
+            )));
+        }
+        // The first time at once: the collection that took it has run by now.
+        let pause = match retried {
+            0 => Duration::ZERO,
+            _ => command::pause_before(retried),
+        };
+        retried += 1;
+        log::note(&format!(
+            "{} was deleted by a garbage collection as Nix finished; running Nix again \
+             to build and root it{}",
+            gone.display(),
+            match pause.as_secs() {
+                0 => String::new(),
+                secs => format!(" in {secs} s"),
+            }
+        ));
+        if let Some(signal) = signals::pause(pause) {
+            return Err(Error::Cancelled(signal));
+        }
+    }
+}
+
+/// Builds every target of `request` once, one way or the other.
+fn build_once(request: &Request) -> Result<Option<Vec<Built>>> {
     let mut recorded: Vec<Expected> = Vec::with_capacity(request.targets.len());
     let mut gone: Vec<PathBuf> = Vec::new();
     for target in &request.targets {

@@ -52,6 +52,11 @@ const STDOUT_LIMIT: usize = 1 << 20;
 /// Pauses between attempts double up to 2^6 s, about a minute.
 const MAX_PAUSE_DOUBLINGS: u32 = 6;
 
+/// The pause before the `retry`-th attempt after the first (from 1): 1 s, 2 s, 4 s …
+pub fn pause_before(retry: u32) -> Duration {
+    Duration::from_secs(1 << retry.saturating_sub(1).min(MAX_PAUSE_DOUBLINGS))
+}
+
 /// The last lines of a stream, each cut to what a summary shows: memory stays bounded
 /// however long the stream.
 struct Tail {
@@ -216,7 +221,7 @@ impl NixCommand {
                 return Ok(finished);
             };
             retried += 1;
-            let pause = Duration::from_secs(1 << (retried - 1).min(MAX_PAUSE_DOUBLINGS));
+            let pause = pause_before(retried);
             log::note(&format!(
                 "{} failed in a way another attempt may fix ({why}); retry {retried} of \
                  {retries} in {} s",

@@ -23,6 +23,9 @@ pub enum Error {
     Unverified(String),
     /// `--exec` was asked for but the result is not exactly one program.
     NotAProgram(String),
+    /// An output Nix reported was not in the store, though Nix ran twice: a garbage
+    /// collection took it as it was built (or Nix never built it). Nothing was printed.
+    Collected(String),
     /// A Nix program is not on PATH (or not executable).
     NixMissing(String),
     /// Nix failed; its status is passed on unchanged.
@@ -49,6 +52,7 @@ impl Error {
             Error::Unverified(_) => 6,
             Error::Io(_) => 7,
             Error::NotAProgram(_) => 8,
+            Error::Collected(_) => 9,
             Error::NixMissing(_) => 127,
             Error::Nix { status, .. } => status.exit_code(),
             Error::Cancelled(signal) => Status::Signal(*signal).exit_code(),
@@ -71,6 +75,7 @@ impl fmt::Display for Error {
             | Error::Drift(msg)
             | Error::Unverified(msg)
             | Error::NotAProgram(msg)
+            | Error::Collected(msg)
             | Error::NixMissing(msg)
             | Error::Io(msg) => f.write_str(msg),
             Error::Nix {

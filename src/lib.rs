@@ -15,6 +15,7 @@ pub mod attr;
 mod build;
 mod built;
 mod cli;
+mod collector;
 mod command;
 mod drv;
 mod drvmap;

@@ -102,3 +102,60 @@ fn without_an_attribute_path_the_race_exits_3_and_prints_nothing() {
     ));
     assert!(!Path::new(&depot.path("result")).exists());
 }
+
+/// Reports the outputs the first time as if built, but they are not in the store, as when a
+/// collection takes them as Nix finishes (real Nix cannot be timed to lose that race); runs
+/// the real nix-store after that. `$MARK` records the first call.
+const LOSES_ITS_OUTPUTS_ONCE: &str = r#"
+if [ ! -e "$MARK" ]; then
+  : > "$MARK"
+  for a in "$@"; do case "$a" in *.drv) out=$("$REAL" -q --outputs "$a");; esac; done
+  case " $* " in
+    *" --add-root "*) ln -sfn "$out" "$PWD/result" && echo "$PWD/result" ;;
+    *) echo "$out" ;;
+  esac
+  echo "FAKE nix-store: its output was collected" >&2
+  exit 0
+fi
+exec "$REAL" "$@"
+"#;
+
+#[test]
+fn an_output_collected_as_nix_finishes_is_built_again_and_rooted() {
+    for link in [true, false] {
+        let depot = Depot::new();
+        let drv = depot.instantiate("hello");
+        let fake = Fake::new("nix-store", LOSES_ITS_OUTPUTS_ONCE);
+        let mut args = vec![os("--drv-path"), drv.into()];
+        if !link {
+            args.push(os("--no-out-link"));
+        }
+        let run = Run::new(
+            depot
+                .command()
+                .args(args)
+                .env("PATH", &fake.path)
+                .env("MARK", depot.path("mark")),
+        );
+        run.success()
+            .stderr_contains("FAKE nix-store: its output was collected");
+        let [path] = &run.paths()[..] else {
+            panic!("not one path\n{}", run.explain());
+        };
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "hello!\n");
+        assert_eq!(
+            notes(&run),
+            [format!(
+                "nix-buildkite-build: {} was deleted by a garbage collection as Nix finished; \
+                 running Nix again to build and root it",
+                path.display()
+            )],
+            "{}",
+            run.explain()
+        );
+        if link {
+            assert_eq!(target(&depot.path("result")), *path);
+            assert!(is_gc_root(&depot.path("result")));
+        }
+    }
+}
