@@ -330,7 +330,14 @@ impl Builder {
         let Some(mut unshare) = self.unshare.take() else {
             return;
         };
-        kill(self.sshd, Signal::SIGKILL);
+        match self.sshd {
+            // Not listening yet: unshare's --kill-child kills its child when it dies.
+            0 => {
+                let _ = unshare.kill();
+            }
+            sshd => kill(sshd, Signal::SIGKILL),
+        }
+        self.sshd = 0;
         let start = std::time::Instant::now();
         while unshare.try_wait().unwrap().is_none() {
             if start.elapsed() > PATIENCE {
@@ -405,7 +412,20 @@ fn children(parent: u32) -> Vec<u32> {
 static DAEMON: Mutex<()> = Mutex::new(());
 
 const MACHINES: &str = "/etc/nix/machines";
-const ROOT_SSH: &str = "/root/.ssh";
+const ROOT_SSH_CONFIG: &str = "/root/.ssh/config";
+/// The first line of what these tests write there: a file without it is not theirs.
+const WRITTEN_HERE: &str = "# written by nix-buildkite-build's tests/remote.rs\n";
+
+/// Writes one of the daemon's files, never over one these tests did not write.
+fn write_daemon_file(path: &str, text: &str) {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        old.is_empty() || old.starts_with(WRITTEN_HERE),
+        "{path} exists: NBB_TEST_AGENT is for scripts/test-nix's chroots"
+    );
+    std::fs::create_dir_all(Path::new(path).parent().unwrap()).unwrap();
+    std::fs::write(path, format!("{WRITTEN_HERE}{text}")).unwrap();
+}
 
 struct DaemonTurn {
     _turn: MutexGuard<'static, ()>,
@@ -422,7 +442,7 @@ impl DaemonTurn {
 impl Drop for DaemonTurn {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(MACHINES);
-        let _ = std::fs::remove_dir_all(ROOT_SSH);
+        let _ = std::fs::remove_file(ROOT_SSH_CONFIG);
     }
 }
 
@@ -461,9 +481,8 @@ impl Remote {
     /// the daemon runs as root and ssh reads its user's.
     fn configure_daemon(&self) {
         if self.setup.agent.is_some() {
-            std::fs::create_dir_all(ROOT_SSH).unwrap();
-            std::fs::write(format!("{ROOT_SSH}/config"), self.builder.host_block()).unwrap();
-            std::fs::write(MACHINES, format!("{}\n", self.protocol.machine())).unwrap();
+            write_daemon_file(ROOT_SSH_CONFIG, &self.builder.host_block());
+            write_daemon_file(MACHINES, &format!("{}\n", self.protocol.machine()));
         }
     }
 
@@ -554,6 +573,11 @@ impl Remote {
     }
 }
 
+/// Runs `command` to the end, which must come (a remote build that hangs fails the test).
+fn run(command: &mut Command) -> Run {
+    Spawned::start(command.stdout(Stdio::piped()).stderr(Stdio::piped())).finish(PATIENCE)
+}
+
 /// Nix's last error line (with the next line, where Nix 2.26 and later start the message
 /// on a line of its own).
 fn nix_error(run: &Run) -> String {
@@ -595,7 +619,7 @@ fn build_remotely(protocol: Protocol, fallback: bool) {
     let remote = Remote::new(setup, protocol);
     let drv = remote.depot.instantiate("where");
     let out = remote.output_of(&drv);
-    let run = Run::new(&mut remote.tool(target_args(&drv, "where", fallback)));
+    let run = run(&mut remote.tool(target_args(&drv, "where", fallback)));
     remote.built_remotely(&run, &out);
 }
 
@@ -624,13 +648,13 @@ fn a_failing_remote_build_fails_as_bare_nix_does_on_both_paths() {
     let Some(setup) = setup() else { return };
     let remote = Remote::new(setup, Protocol::Ssh);
     let drv = remote.depot.instantiate("fails");
-    let bare = Run::new(&mut remote.command("nix-store", [os("--realise"), drv.clone().into()]));
-    let ours = Run::new(&mut remote.tool(target_args(&drv, "fails", false)));
+    let bare = run(&mut remote.command("nix-store", [os("--realise"), drv.clone().into()]));
+    let ours = run(&mut remote.tool(target_args(&drv, "fails", false)));
     failed_as(&remote, &ours, &bare);
     ours.stderr_contains("this build fails");
 
-    let bare = Run::new(&mut remote.command("nix-build", ["-A", "fails", "--no-out-link"]));
-    let ours = Run::new(&mut remote.tool(target_args(&drv, "fails", true)));
+    let bare = run(&mut remote.command("nix-build", ["-A", "fails", "--no-out-link"]));
+    let ours = run(&mut remote.tool(target_args(&drv, "fails", true)));
     failed_as(&remote, &ours, &bare);
     ours.stderr_contains("this build fails");
 }
@@ -641,8 +665,8 @@ fn an_unreachable_builder_fails_as_bare_nix_does() {
     let mut remote = Remote::new(setup, Protocol::Ssh);
     remote.builder.kill();
     let drv = remote.depot.instantiate("where");
-    let bare = Run::new(&mut remote.command("nix-store", [os("--realise"), drv.clone().into()]));
-    let ours = Run::new(&mut remote.tool(target_args(&drv, "where", false)));
+    let bare = run(&mut remote.command("nix-store", [os("--realise"), drv.clone().into()]));
+    let ours = run(&mut remote.tool(target_args(&drv, "where", false)));
     failed_as(&remote, &ours, &bare);
     ours.stderr_contains("Connection refused");
 }
@@ -728,12 +752,9 @@ fn through_the_daemon_an_untrusted_agents_builders_option_is_ignored() {
     std::fs::remove_file(MACHINES).unwrap();
     let drv = remote.depot.instantiate("where");
     let out = remote.output_of(&drv);
-    let bare =
-        Run::new(remote.builders_option(
-            &mut remote.command("nix-store", [os("--realise"), drv.clone().into()]),
-        ));
-    let ours =
-        Run::new(remote.builders_option(&mut remote.tool(target_args(&drv, "where", false))));
+    let bare = run(remote
+        .builders_option(&mut remote.command("nix-store", [os("--realise"), drv.clone().into()])));
+    let ours = run(remote.builders_option(&mut remote.tool(target_args(&drv, "where", false))));
     failed_as(&remote, &ours, &bare);
     // Nix's warning, where the daemon sends it (2.8's says nothing).
     let stderr = bare.stderr();
