@@ -159,8 +159,11 @@ impl Depot {
 
     /// Store paths this depot's builds made (their names carry the nonce).
     pub fn store_paths(&self) -> Vec<PathBuf> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir("/nix/store")
-            .unwrap()
+        // A fresh store has no /nix/store until Nix first uses it.
+        let Ok(entries) = std::fs::read_dir("/nix/store") else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .filter(|p| {
