@@ -666,9 +666,19 @@ fn an_unreachable_builder_fails_as_bare_nix_does() {
     remote.builder.kill();
     let drv = remote.depot.instantiate("where");
     let bare = run(&mut remote.command("nix-store", [os("--realise"), drv.clone().into()]));
-    let ours = run(&mut remote.tool(target_args(&drv, "where", false)));
+    let mut args = target_args(&drv, "where", false);
+    args.extend([os("--retries"), os("1")]);
+    let ours = run(&mut remote.tool(args));
     failed_as(&remote, &ours, &bare);
     ours.stderr_contains("Connection refused");
+    retried_as_transient(&ours);
+}
+
+/// The failure was one another attempt may fix, and `--retries 1` made that attempt.
+#[track_caller]
+fn retried_as_transient(run: &Run) {
+    run.stderr_contains("failed in a way another attempt may fix")
+        .stderr_contains("retry 1 of 1 in 1 s");
 }
 
 /// Starts `command`, which builds `slow`, and waits until the build runs on the builder.
@@ -702,6 +712,8 @@ fn a_builder_killed_mid_build_fails_as_bare_nix_does_and_nothing_hangs() {
     remote.builder.kill();
     let ours = run.finish(PATIENCE);
     failed_as(&remote, &ours, &bare);
+    // The summary says another attempt may fix it, as `--retries` would try.
+    ours.stderr_contains("failed in a way another attempt may fix");
     assert!(remote.depot.builders().is_empty());
 }
 
