@@ -242,15 +242,28 @@ where
 /// Deletes one store path, as the garbage collector would. `keep-derivations` is off so that
 /// a .drv can go while its outputs stay rooted, as in a real collection with that setting.
 pub fn delete(path: &Path) {
-    let out = Command::new("nix-store")
-        .arg("--delete")
-        .arg(path)
-        .env(
-            "NIX_CONFIG",
-            format!("{}keep-derivations = false\n", nix_config()),
-        )
-        .output()
-        .unwrap();
+    let delete = || {
+        Command::new("nix-store")
+            .arg("--delete")
+            .arg(path)
+            .env(
+                "NIX_CONFIG",
+                format!("{}keep-derivations = false\n", nix_config()),
+            )
+            .output()
+            .unwrap()
+    };
+    // Nix 2.8's deletion can abort while another process deletes from the store too
+    // ("terminate called without an active exception"): that one is tried again.
+    let mut out = delete();
+    for _ in 0..3 {
+        if out.status.success()
+            || !String::from_utf8_lossy(&out.stderr).contains("terminate called")
+        {
+            break;
+        }
+        out = delete();
+    }
     assert!(
         out.status.success() && !path.exists(),
         "cannot delete {}: {}",
