@@ -185,6 +185,11 @@ pub struct Scanner {
     quoting: Option<(Quoted, Quote)>,
     /// The last line was one of Nix's messages, which an indented line may continue.
     in_message: bool,
+    /// Nix said a connection broke (`unexpected end-of-file`), and has not since said that a
+    /// build failed or started: a build it says next failed with exit code 1 failed for that.
+    /// A remote build fails so when its builder goes away: the build hook exits 1, which Nix
+    /// reports as the builder's failure.
+    connection_lost: bool,
 }
 
 /// Which failure quoted lines belong to.
@@ -216,6 +221,7 @@ impl Scanner {
             last: None,
             quoting: None,
             in_message: false,
+            connection_lost: false,
         }
     }
 
@@ -300,6 +306,7 @@ impl Scanner {
             {
                 self.seen.started.push(drv);
             }
+            self.connection_lost = false;
         } else if let Some(at) = line.find("builder for '") {
             // Also inside a remote build's "build of '…' on '…' failed: builder for …".
             let after = &line[at + "builder for '".len()..];
@@ -360,8 +367,11 @@ impl Scanner {
                 Some(drv) => self.failed(drv, kind),
                 None => self.unnamed(kind, None),
             }
-        } else if self.seen.transient.is_none() && is_transient(line) {
-            self.seen.transient = Some(shorten(line));
+        } else if is_transient(line) {
+            self.connection_lost |= line.contains("unexpected end-of-file");
+            if self.seen.transient.is_none() {
+                self.seen.transient = Some(shorten(line));
+            }
         }
     }
 
@@ -426,6 +436,11 @@ impl Scanner {
     /// Records `drv` as failed. A derivation Nix reports twice keeps the first kind, unless
     /// that was "a dependency failed" and the second says what failed in the build itself.
     fn failed(&mut self, drv: PathBuf, kind: Kind) {
+        let lost = std::mem::take(&mut self.connection_lost);
+        let kind = match kind {
+            Kind::BuildFailed(how) if lost && how == "failed with exit code 1" => Kind::Transient,
+            kind => kind,
+        };
         let failed = &mut self.seen.failed;
         match failed.iter().position(|f| f.drv == drv) {
             Some(known) => {
@@ -543,6 +558,10 @@ pub fn printable(raw: &[u8]) -> String {
         }
         bytes.push(raw[i]);
         i += 1;
+    }
+    // A line ended by CR LF (ssh's messages) ends at the CR.
+    if bytes.last() == Some(&b'\r') {
+        bytes.pop();
     }
     String::from_utf8_lossy(&bytes)
         .chars()
@@ -770,6 +789,26 @@ mod tests {
             let seen = scan(&format!("{line}\n"));
             assert!(seen.transient().is_some(), "{line}");
         }
+        // A remote builder gone mid-build, as each version says it (measured): the build
+        // hook's exit 1 is reported as the builder's.
+        for text in [
+            // 2.3
+            "building 'DRV' on 'ssh://b'...\nerror: unexpected end-of-file\nConnection to \
+             127.0.0.1 closed by remote host.\r\nbuilder for 'DRV' failed with exit code 1\n\
+             error: build of 'DRV' failed\n",
+            // 2.8 to 2.26
+            "building 'DRV' on 'ssh://b'...\nConnection to 127.0.0.1 closed by remote host.\r\n\
+             error: unexpected end-of-file\nerror: builder for 'DRV' failed with exit code 1;\n\
+             \x20      last 1 log lines:\n       > slow build started\n",
+            // 2.34
+            "error: unexpected end-of-file\nerror: Cannot build 'DRV'.\n       Reason: builder \
+             failed with exit code 1.\n",
+        ] {
+            let drv = "/nix/store/00000000000000000000000000000000-x.drv";
+            let seen = scan(&text.replace("DRV", drv));
+            assert!(seen.transient().is_some(), "{text}");
+            assert_eq!(failed(&seen), [(drv, Kind::Transient)], "{text}");
+        }
         for text in [
             "error: unable to download 'https://example.org/x': HTTP error 404\n",
             // Nix retries these itself.
@@ -800,7 +839,8 @@ mod tests {
         let lines = seen.excerpt(3);
         assert_eq!(
             lines[0],
-            "bad \u{fffd}\u{fffd} bytes red link\u{fffd} cr\u{fffd}"
+            // The CR before the LF ends the line, as in ssh's messages.
+            "bad \u{fffd}\u{fffd} bytes red link\u{fffd} cr"
         );
         assert_eq!(lines[1].chars().count(), LINE_SHOWN + 1);
         // Past what is read of a line, nothing is matched.
