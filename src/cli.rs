@@ -29,9 +29,10 @@ Exit status: 0 built; Nix's own status when Nix fails (1, 100 build failed,
 101 timed out, 102 hash mismatch, 104 not deterministic; through a daemon 1
 for all of them); 128+N when Nix died of signal N; 2 usage; 3 .drv gone and
 nothing to re-evaluate; 4 out-link refused; 5 drift under --strict; 6 Nix's
-report refused; 7 our own I/O; 8 --exec result is not one program; 127 Nix
-not found. Cancelled by SIGINT, SIGTERM or SIGHUP, it stops Nix and ends by
-the same signal.";
+report refused; 7 our own I/O; 8 --exec result is not one program; 9 an
+output taken by a garbage collection as it was built, twice; 127 Nix not
+found. Cancelled by SIGINT, SIGTERM or SIGHUP, it stops Nix and ends by the
+same signal.";
 
 /// Build one CI target: realise the .drv the pipeline recorded, or, if the garbage collector
 /// deleted it, re-evaluate the target's attribute path and build that.
