@@ -16,6 +16,7 @@ use crate::links;
 use crate::log;
 use crate::request::{Request, Target};
 use report::{Found, Report};
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -86,6 +87,7 @@ fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
         return Err(report::error("not one entry per target"));
     }
     let mut expected: Vec<Expected> = Vec::with_capacity(targets.len());
+    let mut seen: HashSet<PathBuf> = HashSet::with_capacity(targets.len());
     for (target, found) in request.targets.iter().zip(targets) {
         let (drv_path, outputs) = match found {
             Found::Derivation(drv_path, outputs) => (drv_path, outputs),
@@ -109,7 +111,7 @@ fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
             log::warn(&drift);
         }
         let outputs = drv::select(outputs, &request.outputs, &drv_path)?;
-        if !expected.iter().any(|e| e.drv_path == drv_path) {
+        if seen.insert(drv_path.clone()) {
             expected.push(Expected {
                 label: target.label.clone(),
                 drv_path,

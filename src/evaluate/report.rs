@@ -138,12 +138,6 @@ pub fn parse(store: &Path, report: &[u8]) -> Result<Report> {
             .ok_or_else(|| error("a path is missing or not in the store"))
     };
     let json: serde_json::Value = serde_json::from_slice(report).map_err(|_| error("not JSON"))?;
-    let list = |value: &serde_json::Value, what: &str| {
-        value
-            .as_array()
-            .cloned()
-            .ok_or_else(|| error(&format!("no list of {what}")))
-    };
     let text = |value: &serde_json::Value| value.as_str().map(str::to_owned);
     let targets = list(&json["targets"], "targets")?
         .iter()
@@ -183,6 +177,12 @@ pub fn parse(store: &Path, report: &[u8]) -> Result<Report> {
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| error("a blocked link lacks its index or name"))?;
     Ok(Report { targets, blocked })
+}
+
+fn list<'a>(value: &'a serde_json::Value, what: &str) -> Result<&'a Vec<serde_json::Value>> {
+    value
+        .as_array()
+        .ok_or_else(|| error(&format!("no list of {what}")))
 }
 
 /// The refusal of a report that is not understood.
