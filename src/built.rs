@@ -66,7 +66,10 @@ pub fn verify(
     let program = command.program();
     let unverified = |why: String| Error::Unverified(format!("{program} {why}; printing nothing"));
     let stdout = stdout.ok_or_else(|| {
-        unverified("printed over 1 MiB on stdout, which is no list of paths".into())
+        unverified(format!(
+            "printed over {} MiB on stdout, which is no list of paths",
+            command.stdout_limit_mib()
+        ))
     })?;
 
     // What Nix should print for each output, in the order we will print them.

@@ -26,6 +26,8 @@ pub struct NixCommand {
     args: Vec<OsString>,
     /// What Nix reads on stdin (an expression, for `nix-build -`); else /dev/null.
     stdin: Option<Vec<u8>>,
+    /// How much of Nix's stdout is kept, in MiB (`stdout_limit_for`).
+    stdout_mib: usize,
 }
 
 /// Ends the here-document that shows a command's stdin. No line of a generated expression
@@ -45,6 +47,7 @@ impl NixCommand {
             program,
             args: Vec::new(),
             stdin: None,
+            stdout_mib: 1,
         }
     }
 
@@ -63,6 +66,19 @@ impl NixCommand {
     pub fn stdin(&mut self, text: Vec<u8>) -> &mut Self {
         self.stdin = Some(text);
         self
+    }
+
+    /// Sizes what is kept of Nix's stdout for a command building `targets` targets. Nix
+    /// prints a path per output, so 1 MiB, and 1 MiB more per 64 targets (16 KiB each), is
+    /// no list of paths; the bound keeps a Nix gone wrong from filling our memory.
+    pub fn stdout_limit_for(&mut self, targets: usize) -> &mut Self {
+        self.stdout_mib = 1 + targets / 64;
+        self
+    }
+
+    /// What is kept of Nix's stdout, in MiB: printing more fails the run.
+    pub fn stdout_limit_mib(&self) -> usize {
+        self.stdout_mib
     }
 
     pub fn program(&self) -> &'static str {
@@ -153,7 +169,7 @@ impl NixCommand {
         let forwarding = Forwarding::to(child.id());
         started();
 
-        let stdout = pipes::read_until_exit(&mut child, log);
+        let stdout = pipes::read_until_exit(&mut child, self.stdout_mib << 20, log);
         // Nix has exited (`read_until_exit` returns only then; waited for here if reading
         // failed) but is not yet reaped, so its pid cannot have been reused: only now may
         // signals stop going to it.

@@ -14,17 +14,15 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-/// Nix prints one path per output; anything near this size is not that.
-const STDOUT_LIMIT: usize = 1 << 20;
-
 /// Nix's exit is looked for when its pipes go quiet, and at least this often while they are
 /// busy (something it left behind may keep writing to them).
 const EXIT_CHECK: Duration = Duration::from_millis(100);
 
 /// Reads `child`'s piped stdout and stderr until it exits, handing stderr to `on_stderr` as
-/// it arrives; returns stdout, or `None` if it was longer than any list of paths could be.
+/// it arrives; returns stdout, or `None` if it was longer than `limit` bytes.
 pub fn read_until_exit(
     child: &mut Child,
+    limit: usize,
     on_stderr: &mut dyn FnMut(&[u8]),
 ) -> io::Result<Option<Vec<u8>>> {
     let pid = child.id();
@@ -32,7 +30,7 @@ pub fn read_until_exit(
     let mut stderr = Pipe::new(child.stderr.take())?;
     let mut kept = Vec::new();
     let mut on_stdout = |chunk: &[u8]| {
-        let room = (STDOUT_LIMIT + 1).saturating_sub(kept.len());
+        let room = (limit + 1).saturating_sub(kept.len());
         kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
     };
 
@@ -76,7 +74,7 @@ pub fn read_until_exit(
     if let Some(pipe) = &mut stderr {
         pipe.drain(true, on_stderr)?;
     }
-    Ok((kept.len() <= STDOUT_LIMIT).then_some(kept))
+    Ok((kept.len() <= limit).then_some(kept))
 }
 
 /// Waits for a child to exit, leaving it unreaped.

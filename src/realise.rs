@@ -26,7 +26,7 @@ pub fn realise(
     started: impl FnOnce(),
 ) -> Result<Outcome> {
     let mut command = NixCommand::new("nix-store");
-    command.arg("--realise");
+    command.stdout_limit_for(targets.len()).arg("--realise");
     command.args(targets.iter().map(|t| {
         // `DRV!a,b` asks for only those outputs; without it Nix builds every output.
         let mut arg = OsString::from(&t.drv_path);

@@ -28,6 +28,7 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
     // The expression on stdin (`-`): it grows with the targets, and as one argument it
     // could not pass 128 KiB.
     let mut command = NixCommand::new("nix-build");
+    command.stdout_limit_for(request.targets.len());
     command.arg("-").stdin(expression(request)?);
     command.args(&request.root_args);
     match &request.out_link {
@@ -48,7 +49,7 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
         request.log_groups,
         &format!("Re-evaluating {}", what.join(", ")),
     );
-    let mut filter = report::Filter::new(std::io::stderr());
+    let mut filter = report::Filter::new(std::io::stderr(), request.targets.len());
     let finished = command.run_reading_stderr(request.verbose, &mut |log| filter.feed(log))?;
 
     // Checked even when Nix failed, so that a drift warning explains a failed build.
