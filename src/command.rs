@@ -209,6 +209,15 @@ impl NixCommand {
             io::ErrorKind::PermissionDenied => {
                 Error::NixMissing(format!("{program} on PATH is not executable: {err}"))
             }
+            // Only nix-store's .drvs grow the command line: one word each.
+            io::ErrorKind::ArgumentListTooLong => Error::io(
+                format!(
+                    "cannot start {program} with {} arguments, over the kernel's limit on \
+                     a command line (ARG_MAX); build fewer targets at once",
+                    self.args.len()
+                ),
+                err,
+            ),
             _ => Error::io(format!("cannot start {program}"), err),
         }
     }
