@@ -36,9 +36,7 @@ pub fn build(request: &Request) -> Result<Option<Vec<Built>>> {
 
     if gone.is_empty() && request.targets.iter().all(|t| t.drv_path.is_some()) {
         let planned = planned_links(request, &recorded);
-        for link in &planned {
-            links::check(&request.store, link)?;
-        }
+        links::check(&request.store, &planned)?;
         // git runs while Nix builds.
         let mut git = None;
         match realise::realise(request, recorded, || git = worktree::Check::start(planned))? {
