@@ -48,7 +48,7 @@ pub fn realise(
     let what: Vec<String> = request.targets.iter().map(|t| t.describe()).collect();
     log::group(
         request.log_groups,
-        &format!("Realising {}", what.join(", ")),
+        &format!("Realising {}", log::some_of(&what)),
     );
     let finished = command.run(request.verbose, started)?;
 

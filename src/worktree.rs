@@ -59,7 +59,7 @@ impl Check {
                 "out-link {} is in the git work tree {} and not ignored by git, so the tree \
                  is no longer clean (add it to .gitignore, or give an absolute --out-link \
                  outside the tree)",
-                visible.join(", "),
+                log::some_of(&visible),
                 self.top.display()
             ));
         }

@@ -212,8 +212,18 @@ fn a_fallback_of_more_than_128_kib_builds_every_target() {
 #[test]
 fn present_and_gone_drvs_at_that_size_build_as_realising_did() {
     let batch = Batch::new(COUNT, 0);
-    let realised = batch.run(&["-v"]);
+    let realised = batch.run(&["-v", "--log-groups"]);
     realised.success();
+    let header = format!(
+        "--- Realising //batch/0, //batch/1, //batch/2, //batch/3, //batch/4 and {} more",
+        COUNT - 5
+    );
+    let stderr = realised.stderr();
+    assert!(
+        stderr.lines().any(|l| l == header),
+        "{}",
+        realised.explain()
+    );
     let commands = nix_commands(&realised);
     assert!(
         commands.len() == 1 && commands[0].starts_with("$ nix-store --realise "),

@@ -47,7 +47,7 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
     let what: Vec<String> = request.targets.iter().map(|t| t.describe()).collect();
     log::group(
         request.log_groups,
-        &format!("Re-evaluating {}", what.join(", ")),
+        &format!("Re-evaluating {}", log::some_of(&what)),
     );
     let mut filter = report::Filter::new(std::io::stderr(), request.targets.len());
     let finished = command.run_reading_stderr(request.verbose, &mut |log| filter.feed(log))?;
