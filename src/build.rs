@@ -6,8 +6,9 @@
 use crate::built::{Built, Expected};
 use crate::error::{Error, Result};
 use crate::realise::{self, Outcome};
-use crate::request::Request;
+use crate::request::{Request, Target};
 use crate::{collector, command, drv, evaluate, links, log, signals, worktree};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -58,12 +59,13 @@ pub fn build(request: &Request) -> Result<Option<Vec<Built>>> {
 fn build_once(request: &Request) -> Result<Option<Vec<Built>>> {
     let mut recorded: Vec<Expected> = Vec::with_capacity(request.targets.len());
     let mut gone: Vec<PathBuf> = Vec::new();
+    let mut seen: HashSet<&Path> = HashSet::with_capacity(request.targets.len());
     for target in &request.targets {
         let Some(drv_path) = &target.drv_path else {
             continue;
         };
         // Nix builds a .drv named twice once, and links it once.
-        if recorded.iter().any(|r| &r.drv_path == drv_path) || gone.contains(drv_path) {
+        if !seen.insert(drv_path) {
             continue;
         }
         match drv::read_outputs(drv_path)? {
@@ -78,9 +80,7 @@ fn build_once(request: &Request) -> Result<Option<Vec<Built>>> {
 
     if gone.is_empty() && request.targets.iter().all(|t| t.drv_path.is_some()) {
         let planned = planned_links(request, &recorded);
-        for link in &planned {
-            links::check(&request.store, link)?;
-        }
+        links::check(&request.store, &planned)?;
         // git runs while Nix builds.
         let mut git = None;
         match realise::realise(request, recorded, || git = worktree::Check::start(planned))? {
@@ -92,9 +92,7 @@ fn build_once(request: &Request) -> Result<Option<Vec<Built>>> {
         links::check_place(&request.store, base)?;
     }
 
-    for drv_path in &gone {
-        re_evaluating(request, drv_path)?;
-    }
+    re_evaluating(request, &gone)?;
     let Some(built) = evaluate::evaluate(request)? else {
         return Ok(None);
     };
@@ -131,24 +129,31 @@ fn planned_links(request: &Request, recorded: &[Expected]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Says that `drv_path` is gone and what will be evaluated instead, or fails if nothing can.
-fn re_evaluating(request: &Request, drv_path: &Path) -> Result<()> {
-    let target = request
-        .targets
-        .iter()
-        .find(|t| t.drv_path.as_deref() == Some(drv_path));
-    match target.and_then(|t| t.attr_path.as_ref()) {
-        Some(attr_path) => {
-            log::note(&format!(
-                "{} is gone (garbage-collected); re-evaluating {attr_path}",
-                drv_path.display()
-            ));
-            Ok(())
+/// Says that each `.drv` of `gone` is gone and what will be evaluated instead, or fails if
+/// one cannot be.
+fn re_evaluating(request: &Request, gone: &[PathBuf]) -> Result<()> {
+    // The first target naming each .drv, as a .drv named twice is built once.
+    let mut first: HashMap<&Path, &Target> = HashMap::with_capacity(request.targets.len());
+    for target in &request.targets {
+        if let Some(drv_path) = &target.drv_path {
+            first.entry(drv_path).or_insert(target);
         }
-        None => Err(Error::NoFallback(format!(
-            "{} is gone (garbage-collected) and cannot be re-evaluated: \
-             give its attribute path (--attr or -A)",
-            drv_path.display()
-        ))),
     }
+    for drv_path in gone {
+        let attr_path = first
+            .get(drv_path.as_path())
+            .and_then(|t| t.attr_path.as_ref());
+        let Some(attr_path) = attr_path else {
+            return Err(Error::NoFallback(format!(
+                "{} is gone (garbage-collected) and cannot be re-evaluated: \
+                 give its attribute path (--attr or -A)",
+                drv_path.display()
+            )));
+        };
+        log::note(&format!(
+            "{} is gone (garbage-collected); re-evaluating {attr_path}",
+            drv_path.display()
+        ));
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@ use crate::drv::Output;
 use crate::error::{Error, Result};
 use crate::links::link_name;
 use crate::store;
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -65,7 +66,10 @@ pub fn verify(
     let program = command.program();
     let unverified = |why: String| Error::Unverified(format!("{program} {why}; printing nothing"));
     let stdout = stdout.ok_or_else(|| {
-        unverified("printed over 1 MiB on stdout, which is no list of paths".into())
+        unverified(format!(
+            "printed over {} MiB on stdout, which is no list of paths",
+            command.stdout_limit_mib()
+        ))
     })?;
 
     // What Nix should print for each output, in the order we will print them.
@@ -81,26 +85,19 @@ pub fn verify(
             wanted.push((line, link));
         }
     }
-    let mut reported = vec![false; wanted.len()];
+    // The line that reported each output.
+    let mut reported: Vec<Option<PathBuf>> = vec![None; wanted.len()];
+    let mut unreported = Unreported::new(&wanted);
     let mut rest = &stdout[..];
     while !rest.is_empty() {
-        // A link's name may hold a newline, so lines are matched whole, not split first;
-        // the longest match wins so that `LINK` never takes the start of `LINK\n…`.
-        let matched = (0..wanted.len())
-            .filter(|&i| !reported[i])
-            .filter_map(|i| Some((i, wanted[i].0.matches(store, rest)?)))
-            .max_by_key(|&(_, len)| len);
-        let Some((i, len)) = matched else {
+        let Some((i, len)) = unreported.take(store, rest) else {
             let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
             return Err(unverified(format!(
                 "printed {:?}, which is not an output asked for",
                 OsStr::from_bytes(line)
             )));
         };
-        reported[i] = true;
-        if let Line::Named(_) = wanted[i].0 {
-            wanted[i].0 = Line::Exact(PathBuf::from(OsStr::from_bytes(&rest[..len])));
-        }
+        reported[i] = Some(PathBuf::from(OsStr::from_bytes(&rest[..len])));
         rest = &rest[len + 1..];
     }
 
@@ -109,7 +106,7 @@ pub fn verify(
     for target in expected {
         let mut outputs = Vec::with_capacity(target.outputs.len());
         for output in target.outputs {
-            let Some(((Line::Exact(line), link), true)) = wanted.next() else {
+            let Some(((_, link), Some(line))) = wanted.next() else {
                 return Err(unverified(format!(
                     "did not report output {} of {}",
                     output.name,
@@ -151,6 +148,64 @@ enum Line {
     /// A store path with this name: a content-addressed output, whose hash is only known
     /// once built.
     Named(OsString),
+}
+
+/// The outputs not yet reported, by the line Nix prints for each: a lookup per line, so
+/// that a batch of thousands costs no more per line than a single target.
+struct Unreported<'a> {
+    /// Exact lines, each with the outputs (indices into `wanted`) that print it, last
+    /// first, so that `pop` takes them in the order asked for. A fixed-output path can be
+    /// two derivations' output.
+    exact: HashMap<&'a [u8], Vec<usize>>,
+    /// Names of content-addressed outputs, likewise.
+    named: HashMap<&'a OsStr, Vec<usize>>,
+    /// The length of the longest exact line.
+    longest: usize,
+}
+
+impl<'a> Unreported<'a> {
+    fn new(wanted: &'a [(Line, Option<PathBuf>)]) -> Self {
+        let mut unreported = Unreported {
+            exact: HashMap::with_capacity(wanted.len()),
+            named: HashMap::new(),
+            longest: 0,
+        };
+        for (i, (line, _)) in wanted.iter().enumerate().rev() {
+            match line {
+                Line::Exact(path) => {
+                    let bytes = path.as_os_str().as_bytes();
+                    unreported.longest = unreported.longest.max(bytes.len());
+                    unreported.exact.entry(bytes).or_default().push(i);
+                }
+                Line::Named(name) => unreported.named.entry(name).or_default().push(i),
+            }
+        }
+        unreported
+    }
+
+    /// The output reported by the line at the start of `rest`, and the line's length;
+    /// that output is then taken. A link's name may hold a newline, so lines are matched
+    /// whole, not split first: the longest match wins, so that `LINK` never takes the start
+    /// of `LINK\n…`, and an exact line wins over a name, which another line can still
+    /// match.
+    fn take(&mut self, store: &Path, rest: &[u8]) -> Option<(usize, usize)> {
+        let ends = rest
+            .iter()
+            .take(self.longest + 1)
+            .enumerate()
+            .filter(|&(_, b)| *b == b'\n')
+            .map(|(len, _)| len);
+        let ends: Vec<usize> = ends.collect();
+        for &len in ends.iter().rev() {
+            if let Some(i) = self.exact.get_mut(&rest[..len]).and_then(Vec::pop) {
+                return Some((i, len));
+            }
+        }
+        let len = rest.iter().position(|b| *b == b'\n')?;
+        let name = store_name(store, Path::new(OsStr::from_bytes(&rest[..len])))?;
+        let i = self.named.get_mut(name).and_then(Vec::pop)?;
+        Some((i, len))
+    }
 }
 
 impl std::fmt::Display for Line {
@@ -215,5 +270,77 @@ fn read_result_link(store: &Path, link: &Path, expected: &Line) -> Result<PathBu
             target.display(),
             expected
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STORE: &str = "/nix/store";
+    const A: &str = "/nix/store/fkkvzwiiq5s659qjb4hsds7x98iy7yg8-a";
+    const CA: &str = "/nix/store/z12rjmfmzq4aw7ljzyhxnzjass46zy5f-a";
+
+    fn exact(path: &str) -> (Line, Option<PathBuf>) {
+        (Line::Exact(PathBuf::from(path)), None)
+    }
+
+    /// The outputs `printed` reports, in order, each with its line's length.
+    fn take_all(wanted: &[(Line, Option<PathBuf>)], printed: &str) -> Option<Vec<(usize, usize)>> {
+        let mut unreported = Unreported::new(wanted);
+        let mut rest = printed.as_bytes();
+        let mut taken = Vec::new();
+        while !rest.is_empty() {
+            let (i, len) = unreported.take(Path::new(STORE), rest)?;
+            taken.push((i, len));
+            rest = &rest[len + 1..];
+        }
+        Some(taken)
+    }
+
+    #[test]
+    fn a_link_holding_a_newline_is_matched_whole() {
+        let wanted = [exact("/w/result"), exact("/w/result\nx"), exact("/w/x")];
+        assert_eq!(
+            take_all(&wanted, "/w/result\nx\n/w/result\n"),
+            Some(vec![(1, 11), (0, 9)])
+        );
+        // Longest first; `/w/result` is then left unreported, which `verify` refuses.
+        assert_eq!(
+            take_all(&wanted, "/w/result\nx\n/w/x\n"),
+            Some(vec![(1, 11), (2, 4)])
+        );
+    }
+
+    #[test]
+    fn each_output_is_reported_once() {
+        let wanted = [exact(A), exact("/w/b")];
+        assert_eq!(take_all(&wanted, &format!("{A}\n{A}\n")), None);
+        assert_eq!(take_all(&wanted, "/w/b"), None, "a line must end");
+        // A path two outputs share (fixed-output) reports both, in the order asked for.
+        let shared = [exact(A), exact(A)];
+        assert_eq!(
+            take_all(&shared, &format!("{A}\n{A}\n")),
+            Some(vec![(0, A.len()), (1, A.len())])
+        );
+    }
+
+    #[test]
+    fn content_addressed_outputs_are_matched_by_name() {
+        let named = || (Line::Named("a".into()), None);
+        let wanted = [named(), exact(A)];
+        // The exact line takes its own path, leaving the name for the other.
+        assert_eq!(
+            take_all(&wanted, &format!("{A}\n{CA}\n")),
+            Some(vec![(1, A.len()), (0, CA.len())])
+        );
+        assert_eq!(
+            take_all(&wanted, &format!("{CA}\n{A}\n")),
+            Some(vec![(0, CA.len()), (1, A.len())])
+        );
+        let wanted = [named()];
+        for other in ["/nix/store/z12rjmfmzq4aw7ljzyhxnzjass46zy5f-b", "/tmp/x-a"] {
+            assert_eq!(take_all(&wanted, &format!("{other}\n")), None, "{other}");
+        }
     }
 }

@@ -31,6 +31,8 @@ pub struct NixCommand {
     args: Vec<OsString>,
     /// What Nix reads on stdin (an expression, for `nix-build -`); else /dev/null.
     stdin: Option<Vec<u8>>,
+    /// How much of Nix's stdout is kept, in MiB (`stdout_limit_for`).
+    stdout_mib: usize,
 }
 
 /// Ends the here-document that shows a command's stdin. No line of a generated expression
@@ -45,9 +47,6 @@ pub struct Finished {
     /// What Nix's stderr said went wrong.
     pub seen: Seen,
 }
-
-/// Nix prints one path per output; anything near this size is not that.
-const STDOUT_LIMIT: usize = 1 << 20;
 
 /// Pauses between attempts double up to 2^6 s, about a minute.
 const MAX_PAUSE_DOUBLINGS: u32 = 6;
@@ -117,6 +116,7 @@ impl NixCommand {
             program,
             args: Vec::new(),
             stdin: None,
+            stdout_mib: 1,
         }
     }
 
@@ -135,6 +135,19 @@ impl NixCommand {
     pub fn stdin(&mut self, text: Vec<u8>) -> &mut Self {
         self.stdin = Some(text);
         self
+    }
+
+    /// Sizes what is kept of Nix's stdout for a command building `targets` targets. Nix
+    /// prints a path per output, so 1 MiB, and 1 MiB more per 64 targets (16 KiB each), is
+    /// no list of paths; the bound keeps a Nix gone wrong from filling our memory.
+    pub fn stdout_limit_for(&mut self, targets: usize) -> &mut Self {
+        self.stdout_mib = 1 + targets / 64;
+        self
+    }
+
+    /// What is kept of Nix's stdout, in MiB: printing more fails the run.
+    pub fn stdout_limit_mib(&self) -> usize {
+        self.stdout_mib
     }
 
     pub fn program(&self) -> &'static str {
@@ -240,15 +253,16 @@ impl NixCommand {
         started: impl FnOnce(),
         log: &mut dyn FnMut(&[u8]),
     ) -> Result<Finished> {
+        let limit = self.stdout_mib << 20;
         let mut kept = Vec::new();
         let mut keep = |chunk: &[u8]| {
-            let room = (STDOUT_LIMIT + 1).saturating_sub(kept.len());
+            let room = (limit + 1).saturating_sub(kept.len());
             kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
         };
         let (status, seen) = self.run_with(verbose, started, &mut keep, log)?;
         Ok(Finished {
             status,
-            stdout: (kept.len() <= STDOUT_LIMIT).then_some(kept),
+            stdout: (kept.len() <= limit).then_some(kept),
             seen,
         })
     }
@@ -330,6 +344,15 @@ impl NixCommand {
             io::ErrorKind::PermissionDenied => {
                 Error::NixMissing(format!("{program} on PATH is not executable: {err}"))
             }
+            // Only nix-store's .drvs grow the command line: one word each.
+            io::ErrorKind::ArgumentListTooLong => Error::io(
+                format!(
+                    "cannot start {program} with {} arguments, over the kernel's limit on \
+                     a command line (ARG_MAX); build fewer targets at once",
+                    self.args.len()
+                ),
+                err,
+            ),
             _ => Error::io(format!("cannot start {program}"), err),
         }
     }

@@ -5,6 +5,7 @@ use crate::attr::AttrPath;
 use crate::error::{Error, Result};
 use crate::request::{Target, check_drv_path};
 use serde_json::Value;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// The targets for `labels`, in the order given, each once.
@@ -16,8 +17,9 @@ pub fn targets(store: &Path, file: &Path, labels: &[String]) -> Result<Vec<Targe
         serde_json::from_slice(&text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
 
     let mut targets: Vec<Target> = Vec::with_capacity(labels.len());
+    let mut seen: HashSet<&str> = HashSet::with_capacity(labels.len());
     for label in labels {
-        if targets.iter().any(|t| t.label.as_ref() == Some(label)) {
+        if !seen.insert(label) {
             continue;
         }
         let entry = map

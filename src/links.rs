@@ -18,37 +18,43 @@ pub fn link_name(base: &Path, index: usize, output: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Refuses a link that Nix would have to put over a file, a directory or a symlink that
+/// Refuses links that Nix would have to put over a file, a directory or a symlink that
 /// does not point into the store, or in the store itself (Nix refuses those too, but only
-/// after building), or that cannot be created at all.
-pub fn check(store: &Path, link: &Path) -> Result<()> {
-    let refuse = |why: String| refusal(link, why);
-    if link.starts_with(store) {
-        return refuse(IN_STORE.into());
-    }
-    match std::fs::symlink_metadata(link) {
-        Ok(meta) if meta.file_type().is_symlink() => match std::fs::read_link(link) {
-            // Nix replaces it by renaming a new link over it, in the same directory.
-            Ok(target) if points_into(store, &target) => check_directory(link).or_else(refuse),
-            Ok(target) => refuse(format!(
-                "is a symlink to {}, outside the Nix store; not replacing it \
-                 (remove it or choose another --out-link)",
-                target.display()
-            )),
-            Err(e) => refuse(format!("cannot read the existing symlink: {e}")),
-        },
-        Ok(meta) => Err(in_the_way(link, meta.is_dir())),
-        // Under a file, looking fails with ENOTDIR; the directory check says which file.
-        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
-            check_directory(link).or_else(refuse)
+/// after building), or that cannot be created at all. They share one directory (`LINK`,
+/// `LINK-dev`, `LINK-2`, …), which is checked once.
+pub fn check(store: &Path, links: &[PathBuf]) -> Result<()> {
+    let Some(first) = links.first() else {
+        return Ok(());
+    };
+    // Nix makes each link, or replaces one, by renaming a new link over it, in the same
+    // directory.
+    check_place(store, first)?;
+    for link in links {
+        let refuse = |why: String| refusal(link, why);
+        if link.starts_with(store) {
+            return refuse(IN_STORE.into());
         }
-        Err(e) => refuse(format!("cannot look at it: {e}")),
+        match std::fs::symlink_metadata(link) {
+            Ok(meta) if meta.file_type().is_symlink() => match std::fs::read_link(link) {
+                Ok(target) if points_into(store, &target) => {}
+                Ok(target) => refuse(format!(
+                    "is a symlink to {}, outside the Nix store; not replacing it \
+                     (remove it or choose another --out-link)",
+                    target.display()
+                ))?,
+                Err(e) => refuse(format!("cannot read the existing symlink: {e}"))?,
+            },
+            Ok(meta) => return Err(in_the_way(link, meta.is_dir())),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => refuse(format!("cannot look at it: {e}"))?,
+        }
     }
+    Ok(())
 }
 
 /// Refuses a place where no link can be made at all: in the store, or in a directory that
-/// is missing or not writable. For the fallback, where which links Nix makes is only known
-/// once it has evaluated (and `evaluate.nix` checks what is in their way then).
+/// is missing or not writable. Alone for the fallback, where which links Nix makes is only
+/// known once it has evaluated (and `evaluate.nix` checks what is in their way then).
 pub fn check_place(store: &Path, link: &Path) -> Result<()> {
     if link.starts_with(store) {
         return refusal(link, IN_STORE.into());

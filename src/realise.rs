@@ -27,7 +27,7 @@ pub fn realise(
     started: impl FnOnce(),
 ) -> Result<Outcome> {
     let mut command = NixCommand::new("nix-store");
-    command.arg("--realise");
+    command.stdout_limit_for(targets.len()).arg("--realise");
     command.args(targets.iter().map(|t| {
         // `DRV!a,b` asks for only those outputs; without it Nix builds every output.
         let mut arg = OsString::from(&t.drv_path);
@@ -49,7 +49,7 @@ pub fn realise(
     let what: Vec<String> = request.targets.iter().map(|t| t.describe()).collect();
     log::group(
         request.log_groups,
-        &format!("Realising {}", what.join(", ")),
+        &format!("Realising {}", log::some_of(&what)),
     );
     let mut started = Some(started);
     let finished = command.retrying(request.retries, || {

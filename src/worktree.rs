@@ -5,6 +5,7 @@
 
 use crate::command;
 use crate::log;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -46,11 +47,11 @@ impl Check {
         let Some(ignored) = ignored(self.git) else {
             return;
         };
-        let ignored: Vec<&[u8]> = ignored.split(|b| *b == 0).collect();
+        let ignored: HashSet<&[u8]> = ignored.split(|b| *b == 0).collect();
         let visible: Vec<String> = self
             .links
             .iter()
-            .filter(|l| !ignored.contains(&l.as_os_str().as_bytes()))
+            .filter(|l| !ignored.contains(l.as_os_str().as_bytes()))
             .map(|l| shown(&self.top, l))
             .collect();
         if !visible.is_empty() {
@@ -58,7 +59,7 @@ impl Check {
                 "out-link {} is in the git work tree {} and not ignored by git, so the tree \
                  is no longer clean (add it to .gitignore, or give an absolute --out-link \
                  outside the tree)",
-                visible.join(", "),
+                log::some_of(&visible),
                 self.top.display()
             ));
         }

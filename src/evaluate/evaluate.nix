@@ -76,13 +76,15 @@ let
 
   evaluated = map evaluate targets;
 
-  # Targets that are one derivation are built and linked once, as Nix would; none are,
-  # should a target be no derivation.
-  distinct = if !builtins.all (e: e ? drv) evaluated then [ ] else builtins.foldl'
-    (kept: e:
-      if builtins.any (k: k.report.drvPath == e.report.drvPath) kept then kept else kept ++ [ e ])
-    [ ]
-    evaluated;
+  # Targets that are one derivation are built and linked once, as Nix would, where first
+  # named; none are, should a target be no derivation. genericClosure keeps the first item
+  # of each key, in order, finding keys in a set: a lookup per target, where scanning the
+  # list kept so far would make thousands of targets cost millions of comparisons.
+  distinct = if !builtins.all (e: e ? drv) evaluated then [ ] else map (item: item.e)
+    (builtins.genericClosure {
+      startSet = map (e: { key = e.report.drvPath; inherit e; }) evaluated;
+      operator = _: [ ];
+    });
 
   # The links nix-build makes: LINK, LINK-dev, LINK-2, LINK-2-dev, … Reported by index and
   # output name, not by path: a path need not be UTF-8, and JSON must be.

@@ -17,6 +17,7 @@ use crate::log;
 use crate::request::{Request, Target};
 use crate::summary::{self, Attempted};
 use report::{Found, Report};
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
     // The expression on stdin (`-`): it grows with the targets, and as one argument it
     // could not pass 128 KiB.
     let mut command = NixCommand::new("nix-build");
+    command.stdout_limit_for(request.targets.len());
     command.arg("-").stdin(expression(request)?);
     command.args(&request.root_args);
     match &request.out_link {
@@ -46,11 +48,11 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
     let what: Vec<String> = request.targets.iter().map(|t| t.describe()).collect();
     log::group(
         request.log_groups,
-        &format!("Re-evaluating {}", what.join(", ")),
+        &format!("Re-evaluating {}", log::some_of(&what)),
     );
     let mut report = None;
     let mut finished = command.retrying(request.retries, || {
-        let mut filter = report::Filter::new(std::io::stderr());
+        let mut filter = report::Filter::new(std::io::stderr(), request.targets.len());
         let finished = command.run_reading_stderr(request.verbose, &mut |log| filter.feed(log));
         report = filter.finish();
         finished
@@ -127,6 +129,7 @@ fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
         return Err(report::error("not one entry per target"));
     }
     let mut expected: Vec<Expected> = Vec::with_capacity(targets.len());
+    let mut seen: HashSet<PathBuf> = HashSet::with_capacity(targets.len());
     for (target, found) in request.targets.iter().zip(targets) {
         let (drv_path, outputs) = match found {
             Found::Derivation(drv_path, outputs) => (drv_path, outputs),
@@ -150,7 +153,7 @@ fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
             log::warn(&drift);
         }
         let outputs = drv::select(outputs, &request.outputs, &drv_path)?;
-        if !expected.iter().any(|e| e.drv_path == drv_path) {
+        if seen.insert(drv_path.clone()) {
             expected.push(Expected {
                 label: target.label.clone(),
                 drv_path,

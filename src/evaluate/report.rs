@@ -15,8 +15,11 @@ use std::path::{Path, PathBuf};
 /// What the expression puts before its report, passed to it as `reportTag`.
 pub const TAG: &str = "@nix-buildkite-build-report";
 
-/// A report is a few store paths per target; a longer line is cut and fails to parse.
-const LIMIT: usize = 16 << 20;
+/// A report is a few store paths per target: 16 MiB, and 16 KiB more per target, is no
+/// report, and is cut and fails to parse.
+fn limit(targets: usize) -> usize {
+    (16 << 20) + (targets << 14)
+}
 
 /// Passes Nix's stderr on unchanged, except for the report line, whose JSON is kept. Bytes
 /// are passed on as soon as they can be told apart from a report line, so the log stays
@@ -26,6 +29,8 @@ pub struct Filter<W: Write> {
     to: W,
     /// `trace: TAG `, as Nix prints it.
     marker: Vec<u8>,
+    /// The longest report kept.
+    limit: usize,
     state: LineState,
     current: Vec<u8>,
     report: Option<Vec<u8>>,
@@ -42,10 +47,12 @@ enum LineState {
 }
 
 impl<W: Write> Filter<W> {
-    pub fn new(to: W) -> Self {
+    /// A filter for the report on `targets` targets, writing the rest to `to`.
+    pub fn new(to: W, targets: usize) -> Self {
         Filter {
             to,
             marker: format!("trace: {TAG} ").into_bytes(),
+            limit: limit(targets),
             state: LineState::Matching(0),
             current: Vec::new(),
             report: None,
@@ -82,7 +89,7 @@ impl<W: Write> Filter<W> {
                         self.report = Some(std::mem::take(&mut self.current));
                         LineState::Matching(0)
                     } else {
-                        if self.current.len() < LIMIT {
+                        if self.current.len() < self.limit {
                             self.current.push(b);
                         }
                         LineState::Capturing
@@ -138,12 +145,6 @@ pub fn parse(store: &Path, report: &[u8]) -> Result<Report> {
             .ok_or_else(|| error("a path is missing or not in the store"))
     };
     let json: serde_json::Value = serde_json::from_slice(report).map_err(|_| error("not JSON"))?;
-    let list = |value: &serde_json::Value, what: &str| {
-        value
-            .as_array()
-            .cloned()
-            .ok_or_else(|| error(&format!("no list of {what}")))
-    };
     let text = |value: &serde_json::Value| value.as_str().map(str::to_owned);
     let targets = list(&json["targets"], "targets")?
         .iter()
@@ -185,6 +186,12 @@ pub fn parse(store: &Path, report: &[u8]) -> Result<Report> {
     Ok(Report { targets, blocked })
 }
 
+fn list<'a>(value: &'a serde_json::Value, what: &str) -> Result<&'a Vec<serde_json::Value>> {
+    value
+        .as_array()
+        .ok_or_else(|| error(&format!("no list of {what}")))
+}
+
 /// The refusal of a report that is not understood.
 pub fn error(why: &str) -> Error {
     Error::Unverified(format!(
@@ -198,7 +205,7 @@ mod tests {
 
     fn filter(chunks: &[&[u8]]) -> (Vec<u8>, Option<Vec<u8>>) {
         let mut out = Vec::new();
-        let mut filter = Filter::new(&mut out);
+        let mut filter = Filter::new(&mut out, 1);
         for chunk in chunks {
             filter.feed(chunk);
         }
