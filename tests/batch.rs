@@ -114,14 +114,6 @@ fn links(depot: &Depot, count: usize) -> Vec<PathBuf> {
     links
 }
 
-fn nix_commands(run: &Run) -> Vec<String> {
-    run.stderr()
-        .lines()
-        .filter(|l| l.starts_with("$ "))
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Deletes `paths` in one `nix-store --delete`, as the garbage collector would (see
 /// `common::delete`).
 fn delete_all(paths: &[PathBuf]) {
@@ -172,7 +164,7 @@ fn re_evaluated(run: &Run, gone: &[PathBuf]) {
     let notes = stderr.matches(" is gone (garbage-collected)").count();
     assert_eq!(notes, gone.len(), "{}", run.explain());
     assert!(!stderr.contains("now evaluates to"), "{}", run.explain());
-    let commands = nix_commands(run);
+    let commands = run.nix_commands();
     assert!(
         commands.len() == 1 && commands[0].starts_with("$ nix-build - "),
         "{}",
@@ -224,7 +216,7 @@ fn present_and_gone_drvs_at_that_size_build_as_realising_did() {
         "{}",
         realised.explain()
     );
-    let commands = nix_commands(&realised);
+    let commands = realised.nix_commands();
     assert!(
         commands.len() == 1 && commands[0].starts_with("$ nix-store --realise "),
         "{}",

@@ -8,8 +8,7 @@ use common::*;
 
 #[test]
 fn what_both_paths_link_survives_a_collection() {
-    if std::env::var_os("NBB_TEST_OWN_STORE").is_none_or(|v| v != "1") {
-        eprintln!("skipped: the store is shared (scripts/test-nix runs this in its own)");
+    if !own_store() {
         return;
     }
     let depot = Depot::new();

@@ -18,14 +18,6 @@ fn write_drvmap(depot: &Depot, entries: &[(&str, &Path, &[&str])]) {
     depot.write("drvmap.json", &serde_json::Value::Object(map).to_string());
 }
 
-fn nix_commands(run: &Run) -> Vec<String> {
-    run.stderr()
-        .lines()
-        .filter(|l| l.starts_with("$ "))
-        .map(str::to_owned)
-        .collect()
-}
-
 #[test]
 fn builds_several_labels_in_one_nix_store_with_numbered_links() {
     let depot = Depot::new();
@@ -49,8 +41,8 @@ fn builds_several_labels_in_one_nix_store_with_numbered_links() {
         "//hello",
     ]);
     run.success();
-    assert_eq!(nix_commands(&run).len(), 1, "{}", run.explain());
-    assert!(nix_commands(&run)[0].starts_with("$ nix-store --realise"));
+    assert_eq!(run.nix_commands().len(), 1, "{}", run.explain());
+    assert!(run.nix_commands()[0].starts_with("$ nix-store --realise"));
     let links = ["result", "result-2", "result-2-dev", "result-2-doc"].map(|l| depot.path(l));
     let targets: Vec<_> = links.iter().map(|l| target(l)).collect();
     assert_eq!(run.paths(), targets);
@@ -72,7 +64,7 @@ fn re_evaluates_all_labels_in_one_nix_build_when_a_drv_is_gone() {
     let run = depot.run(["-v", "--drvmap", "drvmap.json", "//hello", "//multi"]);
     run.success()
         .stderr_contains(&format!("{} is gone", multi.display()));
-    let commands = nix_commands(&run);
+    let commands = run.nix_commands();
     assert_eq!(commands.len(), 1, "{}", run.explain());
     assert!(commands[0].starts_with("$ nix-build - "));
     let links = ["result", "result-2", "result-2-dev", "result-2-doc"].map(|l| depot.path(l));

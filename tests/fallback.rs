@@ -22,14 +22,8 @@ fn re_evaluates_a_collected_drv_and_says_so_in_one_line() {
         "hello!\n"
     );
     assert!(is_gc_root(&depot.path("result")));
-    let notes: Vec<_> = run
-        .stderr()
-        .lines()
-        .filter(|l| l.starts_with("nix-buildkite-build:"))
-        .map(str::to_owned)
-        .collect();
     assert_eq!(
-        notes,
+        run.notes(),
         [format!(
             "nix-buildkite-build: {} is gone (garbage-collected); re-evaluating hello",
             drv.display()

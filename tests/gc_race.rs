@@ -23,14 +23,6 @@ fi
 exec "$REAL" "$@"
 "#;
 
-fn notes(run: &Run) -> Vec<String> {
-    run.stderr()
-        .lines()
-        .filter(|l| l.starts_with("nix-buildkite-build:"))
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Runs `attr` by its .drv under the FAKE, and checks the race was hit and recovered from.
 fn race(depot: &Depot, attr: &str, links: &[&str]) -> Run {
     let drv = depot.instantiate(attr);
@@ -44,7 +36,7 @@ fn race(depot: &Depot, attr: &str, links: &[&str]) -> Run {
     run.success()
         .stderr_contains(&format!("FAKE nix-store: collected {}", drv.display()));
     assert_eq!(
-        notes(&run),
+        run.notes(),
         [format!(
             "nix-buildkite-build: {} is gone (garbage-collected); re-evaluating {attr}",
             drv.display()
@@ -144,7 +136,7 @@ fn an_output_collected_as_nix_finishes_is_built_again_and_rooted() {
         };
         assert_eq!(std::fs::read_to_string(path).unwrap(), "hello!\n");
         assert_eq!(
-            notes(&run),
+            run.notes(),
             [format!(
                 "nix-buildkite-build: {} was deleted by a garbage collection as Nix finished; \
                  running Nix again to build and root it",

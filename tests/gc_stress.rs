@@ -46,8 +46,7 @@ struct Done {
 
 #[test]
 fn printed_paths_outlive_the_collections_that_follow() {
-    if std::env::var_os("NBB_TEST_OWN_STORE").is_none_or(|v| v != "1") {
-        eprintln!("skipped: the store is shared (scripts/test-nix runs this in its own)");
+    if !own_store() {
         return;
     }
     let depot = Depot::empty();

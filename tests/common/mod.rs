@@ -205,6 +205,17 @@ pub fn kill(pid: u32, signal: nix::sys::signal::Signal) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
 }
 
+/// Whether the store is the suite's own, where a test may collect garbage store-wide:
+/// `scripts/test-nix` says so with `NBB_TEST_OWN_STORE=1`. This machine's store is shared,
+/// so elsewhere the test says it is skipped.
+pub fn own_store() -> bool {
+    let own = std::env::var_os("NBB_TEST_OWN_STORE").is_some_and(|v| v == "1");
+    if !own {
+        eprintln!("skipped: the store is shared (scripts/test-nix runs this in its own)");
+    }
+    own
+}
+
 /// Removes Nix's records of out-links under `dir` once they are gone (as a GC would).
 pub fn forget_roots_under(dir: &Path) {
     let Ok(entries) = std::fs::read_dir("/nix/var/nix/gcroots/auto") else {
@@ -360,6 +371,24 @@ impl Run {
             self.explain()
         );
         self
+    }
+
+    /// Our own lines on stderr (notes, warnings, the error), told from Nix's by their prefix.
+    pub fn notes(&self) -> Vec<String> {
+        self.stderr()
+            .lines()
+            .filter(|l| l.starts_with("nix-buildkite-build:"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The Nix commands `--verbose` showed, each `$ …`.
+    pub fn nix_commands(&self) -> Vec<String> {
+        self.stderr()
+            .lines()
+            .filter(|l| l.starts_with("$ "))
+            .map(str::to_owned)
+            .collect()
     }
 
     #[track_caller]
