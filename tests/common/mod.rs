@@ -239,9 +239,7 @@ where
         .args(args)
         .current_dir(cwd)
         .env("NIX_CONFIG", nix_config());
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} (is Nix installed?): {e}"));
+    let out = output_of_setup(&mut command);
     assert!(
         out.status.success(),
         "{command:?} failed:\n{}",
@@ -253,34 +251,42 @@ where
 /// Deletes one store path, as the garbage collector would. `keep-derivations` is off so that
 /// a .drv can go while its outputs stay rooted, as in a real collection with that setting.
 pub fn delete(path: &Path) {
-    let delete = || {
-        Command::new("nix-store")
-            .arg("--delete")
-            .arg(path)
-            .env(
-                "NIX_CONFIG",
-                format!("{}keep-derivations = false\n", nix_config()),
-            )
-            .output()
-            .unwrap()
-    };
-    // Nix 2.8's deletion can abort while another process deletes from the store too
-    // ("terminate called without an active exception"): that one is tried again.
-    let mut out = delete();
-    for _ in 0..3 {
-        if out.status.success()
-            || !String::from_utf8_lossy(&out.stderr).contains("terminate called")
-        {
-            break;
-        }
-        out = delete();
-    }
+    let out = output_of_setup(Command::new("nix-store").arg("--delete").arg(path).env(
+        "NIX_CONFIG",
+        format!("{}keep-derivations = false\n", nix_config()),
+    ));
     assert!(
         out.status.success() && !path.exists(),
         "cannot delete {}: {}",
         path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs a Nix command that sets a test up. On a store busy with the other tests, Nix itself
+/// sometimes gives up: it reports SQLite busy as an error (Nix 2.26, single-user), or aborts a
+/// deletion while another process deletes (Nix 2.8: "terminate called without an active
+/// exception"). Those are tried again, a few times; what the test checks is never.
+fn output_of_setup(command: &mut Command) -> Output {
+    let gave_up = |out: &Output| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        !out.status.success()
+            && (stderr.contains("' is busy") || stderr.contains("terminate called"))
+    };
+    let mut run = || {
+        command
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {command:?} (is Nix installed?): {e}"))
+    };
+    let mut out = run();
+    for _ in 0..3 {
+        if !gave_up(&out) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        out = run();
+    }
+    out
 }
 
 /// A finished run, with everything needed to explain a failed assertion.
