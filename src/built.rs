@@ -18,6 +18,16 @@ pub enum Method {
     Evaluate,
 }
 
+impl Method {
+    /// As `--json` names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Realise => "realise",
+            Method::Evaluate => "evaluate",
+        }
+    }
+}
+
 /// One target, built.
 #[derive(Debug)]
 pub struct Built {
@@ -235,11 +245,9 @@ impl Line {
 
 /// The name Nix gives `output` of the derivation at `drv_path`: `NAME` or `NAME-OUTPUT`.
 fn output_name(drv_path: &Path, output: &str) -> OsString {
-    let file = drv_path.file_name().unwrap_or_default().as_bytes();
     // `<32-char hash>-<name>.drv`, as `request::check_drv_path` ensured.
-    let name = file
-        .get(33..file.len().saturating_sub(4))
-        .unwrap_or_default();
+    let name = store::name_part(drv_path.file_name().unwrap_or_default()).as_bytes();
+    let name = name.strip_suffix(b".drv").unwrap_or(name);
     let mut name = OsStr::from_bytes(name).to_owned();
     if output != "out" {
         name.push("-");
@@ -250,8 +258,8 @@ fn output_name(drv_path: &Path, output: &str) -> OsString {
 
 /// The name part of a store path (after `<hash>-`), if `path` is one.
 fn store_name<'a>(store: &Path, path: &'a Path) -> Option<&'a OsStr> {
-    let name = path.file_name()?.as_bytes();
-    store::is_store_path(store, path).then(|| OsStr::from_bytes(&name[33..]))
+    let name = path.file_name()?;
+    store::is_store_path(store, path).then(|| store::name_part(name))
 }
 
 /// The store path `link` points to, which must be the one expected.

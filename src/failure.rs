@@ -190,6 +190,9 @@ pub struct Scanner {
     /// A remote build fails so when its builder goes away: the build hook exits 1, which Nix
     /// reports as the builder's failure.
     connection_lost: bool,
+    /// A build started on a remote builder (`building '…' on '…'...`). Only then is an
+    /// `unexpected end-of-file` taken as a lost connection: a local builder's log may say it.
+    building_remotely: bool,
 }
 
 /// Which failure quoted lines belong to.
@@ -222,6 +225,7 @@ impl Scanner {
             quoting: None,
             in_message: false,
             connection_lost: false,
+            building_remotely: false,
         }
     }
 
@@ -306,6 +310,7 @@ impl Scanner {
             {
                 self.seen.started.push(drv);
             }
+            self.building_remotely |= rest.contains("' on '");
             self.connection_lost = false;
         } else if let Some(at) = line.find("builder for '") {
             // Also inside a remote build's "build of '…' on '…' failed: builder for …".
@@ -368,7 +373,8 @@ impl Scanner {
                 None => self.unnamed(kind, None),
             }
         } else if is_transient(line) {
-            self.connection_lost |= line.contains("unexpected end-of-file");
+            self.connection_lost |=
+                self.building_remotely && line.contains("unexpected end-of-file");
             if self.seen.transient.is_none() {
                 self.seen.transient = Some(shorten(line));
             }
@@ -801,8 +807,8 @@ mod tests {
              error: unexpected end-of-file\nerror: builder for 'DRV' failed with exit code 1;\n\
              \x20      last 1 log lines:\n       > slow build started\n",
             // 2.34
-            "error: unexpected end-of-file\nerror: Cannot build 'DRV'.\n       Reason: builder \
-             failed with exit code 1.\n",
+            "building 'DRV' on 'ssh://b'...\nerror: unexpected end-of-file\nerror: Cannot build \
+             'DRV'.\n       Reason: builder failed with exit code 1.\n",
         ] {
             let drv = "/nix/store/00000000000000000000000000000000-x.drv";
             let seen = scan(&text.replace("DRV", drv));
@@ -816,6 +822,9 @@ mod tests {
             "warning: error: unable to download 'https://c/x': HTTP error 503; retrying in 281 ms\n",
             // A build that failed is not retried, whatever else went wrong.
             "error: unexpected end-of-file\nerror: builder for 'FAILS' failed with exit code 3\n",
+            // A local build whose own log says so, then fails as the hook would.
+            "building 'FAILS'...\nerror: unexpected end-of-file\nerror: builder for 'FAILS' \
+             failed with exit code 1\n",
             "error: build of 'FAILS' on 'ssh://b' failed: builder for 'FAILS' failed with exit code 3\nerror: unexpected end-of-file\n",
             "error: cannot connect to 'b'\nerror: timed out after 1 seconds\n",
             "error: attribute 'x' missing\n",

@@ -6,8 +6,8 @@
 //! `.drv`s, or `evaluate` the attribute paths → `built` (what Nix made, verified) →
 //! `stdout` (paths or JSON) or `exec`.
 //!
-//! Running Nix: `command` is the one place that starts a process (Nix, and git for
-//! `worktree`); `pipes` reads Nix's output until it exits; `signals` passes a cancel on to
+//! Running Nix: `command` is the one place that starts a process (Nix; git for `worktree`
+//! and `buildkite-agent` for `summary`); `pipes` reads Nix's output until it exits; `signals` passes a cancel on to
 //! Nix. The rest: `attr` (attribute paths), `drv` (reading a `.drv`), `links` (out-links),
 //! `store` (store paths), `log` (our stderr lines), `error` (exit statuses).
 

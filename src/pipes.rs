@@ -17,6 +17,13 @@ use std::time::{Duration, Instant};
 /// Nix's exit is looked for when its pipes go quiet, and at least this often while they are
 /// busy (something it left behind may keep writing to them).
 const EXIT_CHECK: Duration = Duration::from_millis(100);
+/// How much is read from a pipe before Nix's exit is looked for again: a writer faster than
+/// we are must not keep us reading.
+const BETWEEN_CHECKS: usize = 64 << 10;
+/// How much Nix can have left in a pipe when it exits: what the largest pipe an unprivileged
+/// process can make holds (`fs.pipe-max-size`, 1 MiB by default). Read FIFO, that much has
+/// all of Nix's, whatever a process it left behind writes after it.
+const LEFT_IN_PIPE: usize = 1 << 20;
 
 /// Reads `child`'s piped stdout and stderr until it exits, handing each to its function as
 /// it arrives.
@@ -50,10 +57,10 @@ pub fn read_until_exit(
         };
         drop(fds);
         if let Some(pipe) = &mut stdout {
-            pipe.drain(false, &mut *on_stdout)?;
+            pipe.drain(BETWEEN_CHECKS, &mut *on_stdout)?;
         }
         if let Some(pipe) = &mut stderr {
-            pipe.drain(false, &mut *on_stderr)?;
+            pipe.drain(BETWEEN_CHECKS, &mut *on_stderr)?;
         }
         if ready == 0 || checked.elapsed() >= EXIT_CHECK {
             checked = Instant::now();
@@ -64,10 +71,10 @@ pub fn read_until_exit(
     }
     // What Nix wrote before exiting is still in the pipes: read it, without waiting for more.
     if let Some(pipe) = &mut stdout {
-        pipe.drain(true, on_stdout)?;
+        pipe.drain(LEFT_IN_PIPE, on_stdout)?;
     }
     if let Some(pipe) = &mut stderr {
-        pipe.drain(true, on_stderr)?;
+        pipe.drain(LEFT_IN_PIPE, on_stderr)?;
     }
     Ok(())
 }
@@ -119,16 +126,19 @@ impl Pipe {
         Ok(Some(Pipe { fd, open: true }))
     }
 
-    /// Passes on what can be read now: up to a short read, which says the pipe is empty for
-    /// the moment (saving a read that would fail), or with `to_the_end` until it is.
-    fn drain(&mut self, to_the_end: bool, mut each: impl FnMut(&[u8])) -> io::Result<()> {
+    /// Passes on what can be read now, up to `limit` bytes: until a short read, which says
+    /// the pipe is empty for the moment (a pipe's read takes all it has, up to the buffer's
+    /// size), saving a read that would fail.
+    fn drain(&mut self, limit: usize, mut each: impl FnMut(&[u8])) -> io::Result<()> {
         let mut buf = [0; 8192];
-        while self.open {
+        let mut read = 0;
+        while self.open && read < limit {
             match nix::unistd::read(&self.fd, &mut buf) {
                 Ok(0) => self.open = false,
                 Ok(n) => {
                     each(&buf[..n]);
-                    if n < buf.len() && !to_the_end {
+                    read += n;
+                    if n < buf.len() {
                         break;
                     }
                 }

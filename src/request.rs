@@ -18,14 +18,15 @@ pub struct Target {
 }
 
 impl Target {
-    /// How to name this target to a person.
+    /// How to name this target to a person, on one line.
     pub fn describe(&self) -> String {
-        match (&self.label, &self.attr_path, &self.drv_path) {
+        let name = match (&self.label, &self.attr_path, &self.drv_path) {
             (Some(label), _, _) => label.clone(),
             (None, Some(attr), _) => attr.to_string(),
             (None, None, Some(drv)) => drv.display().to_string(),
             (None, None, None) => "(nothing)".into(),
-        }
+        };
+        crate::log::one_line(&name).into_owned()
     }
 }
 

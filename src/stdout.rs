@@ -1,6 +1,6 @@
 //! Our stdout carries store paths and nothing else; a step captures it with `$(…)`.
 
-use crate::built::{Built, Method};
+use crate::built::Built;
 use crate::error::{Error, Result};
 use std::io::{ErrorKind, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -45,11 +45,7 @@ pub fn print_json(built: &[Built]) -> Result<()> {
                 .iter()
                 .filter_map(|o| Some((o.name.clone(), text(o.link.as_ref()?))));
             target.insert("outLinks".into(), Value::Object(links.collect()));
-            let method = match b.method {
-                Method::Realise => "realise",
-                Method::Evaluate => "evaluate",
-            };
-            target.insert("method".into(), method.into());
+            target.insert("method".into(), b.method.as_str().into());
             target.insert("status".into(), "built".into());
             Value::Object(target)
         })

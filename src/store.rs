@@ -29,8 +29,16 @@ pub fn is_store_path(store: &Path, path: &Path) -> bool {
     is_store_name(name.as_os_str())
 }
 
+/// The length of a store path's hash part, before its `-`.
+const HASH_LEN: usize = 32;
+
+/// `HASH-NAME` → `NAME`; a file name too short to be a store path's, whole.
+pub fn name_part(file_name: &OsStr) -> &OsStr {
+    let bytes = file_name.as_bytes();
+    OsStr::from_bytes(bytes.get(HASH_LEN + 1..).unwrap_or(bytes))
+}
+
 fn is_store_name(name: &OsStr) -> bool {
-    const HASH_LEN: usize = 32;
     let bytes = name.as_bytes();
     bytes.len() > HASH_LEN + 1
         && bytes[..HASH_LEN].iter().all(|b| NIX_BASE32.contains(b))

@@ -9,8 +9,8 @@ use crate::command::{NixCommand, Status};
 use crate::drv::{self, Output};
 use crate::error::{Error, Result};
 use crate::failure::{Kind, Seen};
-use crate::log;
 use crate::request::{Form, Request, Target};
+use crate::{log, store};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -158,17 +158,20 @@ impl Summary {
         let mut failed = failed_drvs(seen, &known);
 
         let transient = seen.transient().is_some();
-        let mut graph = Graph::default();
+        let below = failed_below(&attempted, &failed);
+        let mut shown: HashSet<&Path> = HashSet::new();
         let mut targets: Vec<TargetOutcome> = Vec::with_capacity(attempted.len());
         for a in &attempted {
             // Targets that are one derivation are built once, and shown once, as on success.
-            if a.drv.is_some() && targets.iter().any(|t| t.drv == a.drv) {
+            if let Some(drv) = &a.drv
+                && !shown.insert(drv)
+            {
                 continue;
             }
             let outcome = match &a.drv {
                 None if transient => Err((Kind::Transient, Vec::new())),
                 None => Err((Kind::EvaluationError, Vec::new())),
-                Some(drv) => outcome(drv, &failed, seen, &known, &mut graph),
+                Some(drv) => outcome(drv, &failed, seen, &known, &below),
             };
             if let Err((_, causes)) = &outcome {
                 let name = a.target.describe();
@@ -402,11 +405,7 @@ impl Summary {
             if let Some(drv) = &t.drv {
                 object.insert("drvPath".into(), path(drv));
             }
-            let method = match self.method {
-                Method::Realise => "realise",
-                Method::Evaluate => "evaluate",
-            };
-            object.insert("method".into(), method.into());
+            object.insert("method".into(), self.method.as_str().into());
             match &t.outcome {
                 Ok(outputs) => {
                     object.insert("status".into(), "built".into());
@@ -459,10 +458,12 @@ impl Summary {
 struct Known<'a> {
     outputs: HashMap<&'a Path, Vec<Output>>,
     valid: HashSet<PathBuf>,
+    /// The outputs asked for (`--output`); all if empty.
+    wanted: &'a [String],
 }
 
 impl<'a> Known<'a> {
-    fn read(request: &Request, drvs: Vec<&'a Path>) -> Result<Self> {
+    fn read(request: &'a Request, drvs: Vec<&'a Path>) -> Result<Self> {
         let mut outputs = HashMap::new();
         for drv in drvs {
             if !outputs.contains_key(drv)
@@ -475,16 +476,20 @@ impl<'a> Known<'a> {
             .values()
             .flat_map(|outs| outs.iter().filter_map(|o| o.path.as_deref()));
         let valid = valid_paths(request, paths.collect())?;
-        Ok(Known { outputs, valid })
+        Ok(Known {
+            outputs,
+            valid,
+            wanted: &request.outputs,
+        })
     }
 
-    /// The outputs of `drv`, if Nix has every one.
+    /// The outputs of `drv` asked for, if Nix has every one.
     fn built(&self, drv: &Path) -> Option<Vec<Output>> {
-        let outs = self.outputs.get(drv)?;
+        let outs = drv::select(self.outputs.get(drv)?.clone(), self.wanted, drv).ok()?;
         let all = outs
             .iter()
             .all(|o| o.path.as_ref().is_some_and(|p| self.valid.contains(p)));
-        all.then(|| outs.clone())
+        all.then_some(outs)
     }
 
     /// The one derivation with an output named as `output` is, if only one has.
@@ -557,7 +562,7 @@ fn outcome(
     failed: &[FailedDrv],
     seen: &Seen,
     known: &Known,
-    graph: &mut Graph,
+    below: &HashMap<PathBuf, Vec<usize>>,
 ) -> std::result::Result<Vec<Output>, (Kind, Vec<usize>)> {
     let which = |test: &dyn Fn(&FailedDrv) -> bool| -> Vec<usize> {
         (0..failed.len()).filter(|&i| test(&failed[i])).collect()
@@ -566,10 +571,8 @@ fn outcome(
     if let Some(&first) = own.first() {
         return Err((failed[first].kind.clone(), own));
     }
-    let needs = graph.closure(drv);
-    let deps = which(&|f| f.drv.as_ref().is_some_and(|d| needs.contains(d)));
-    if !deps.is_empty() {
-        return Err((Kind::DependencyFailed, deps));
+    if let Some(deps) = below.get(drv) {
+        return Err((Kind::DependencyFailed, deps.clone()));
     }
     if let Some(outputs) = known.built(drv) {
         return Ok(outputs);
@@ -673,41 +676,52 @@ fn is_build(kind: &Kind) -> bool {
     )
 }
 
-/// Which of `paths` are valid in the store, in one `nix-store`; none if it cannot tell.
+/// How many paths one `nix-store --check-validity` is given: about 90 KiB of command line,
+/// well under the kernel's limit (a quarter of the stack limit, 2 MiB by default).
+const VALIDITY_CHUNK: usize = 1000;
+
+/// Which of `paths` are valid in the store, a `nix-store` per `VALIDITY_CHUNK`; none, with a
+/// warning, if it cannot tell.
 fn valid_paths(request: &Request, paths: Vec<&Path>) -> Result<HashSet<PathBuf>> {
-    if paths.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let mut command = NixCommand::new("nix-store");
-    command
-        .args(["--check-validity", "--print-invalid"])
-        .args(&paths);
-    match command.run_reading_stderr(request.verbose, &mut |_| {}) {
-        Ok(finished) if finished.status.success() => {
-            let stdout = finished.stdout.unwrap_or_default();
-            let invalid: HashSet<&[u8]> = stdout.split(|b| *b == b'\n').collect();
-            Ok(paths
-                .into_iter()
-                .filter(|p| !invalid.contains(p.as_os_str().as_bytes()))
-                .map(Path::to_path_buf)
-                .collect())
+    let mut valid = HashSet::new();
+    for chunk in paths.chunks(VALIDITY_CHUNK) {
+        let mut command = NixCommand::new("nix-store");
+        command
+            .args(["--check-validity", "--print-invalid"])
+            .args(chunk);
+        match command.run_reading_stderr(request.verbose, &mut |_| {}) {
+            Ok(finished) if finished.status.success() => {
+                let stdout = finished.stdout.unwrap_or_default();
+                let invalid: HashSet<&[u8]> = stdout.split(|b| *b == b'\n').collect();
+                valid.extend(
+                    chunk
+                        .iter()
+                        .filter(|p| !invalid.contains(p.as_os_str().as_bytes()))
+                        .map(|p| p.to_path_buf()),
+                );
+            }
+            Err(cancelled @ Error::Cancelled(_)) => return Err(cancelled),
+            _ => {
+                log::warn(
+                    "cannot tell which targets were built all the same: nix-store \
+                     --check-validity failed",
+                );
+                return Ok(HashSet::new());
+            }
         }
-        Err(cancelled @ Error::Cancelled(_)) => Err(cancelled),
-        _ => Ok(HashSet::new()),
     }
+    Ok(valid)
 }
 
 /// `STORE/HASH-NAME` → `NAME`.
 fn store_name(path: &Path) -> &[u8] {
-    let file = path.file_name().unwrap_or_default().as_bytes();
-    file.get(33..).unwrap_or(file)
+    store::name_part(path.file_name().unwrap_or_default()).as_bytes()
 }
 
 /// `STORE/HASH-NAME.drv` → `NAME`.
 fn drv_name(drv: &Path) -> String {
-    let file = drv.file_name().unwrap_or_default().to_string_lossy();
-    let name = file.strip_suffix(".drv").unwrap_or(&file);
-    name.get(33..).unwrap_or(name).to_owned()
+    let name = store_name(drv);
+    String::from_utf8_lossy(name.strip_suffix(b".drv").unwrap_or(name)).into_owned()
 }
 
 /// "The last line", "The last 25 lines".
@@ -729,30 +743,48 @@ fn last(lines: &[String], n: usize) -> Vec<String> {
     lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
-/// Which derivations each derivation needs, read from the `.drv`s once each.
-#[derive(Default)]
-struct Graph {
-    inputs: HashMap<PathBuf, Vec<PathBuf>>,
-}
-
-impl Graph {
-    /// Every derivation `drv` needs, directly or not.
-    fn closure(&mut self, drv: &Path) -> HashSet<PathBuf> {
-        let mut found = HashSet::new();
-        let mut queue = vec![drv.to_path_buf()];
-        while let Some(next) = queue.pop() {
-            let inputs = self
-                .inputs
-                .entry(next.clone())
-                .or_insert_with(|| drv::read_input_drvs(&next).unwrap_or_default());
-            for input in inputs.iter() {
-                if found.insert(input.clone()) {
-                    queue.push(input.clone());
+/// For each derivation a target needs (the targets too), the failed derivations it needs,
+/// directly or not, as indices into `failed`, in order. One walk down from the targets that
+/// did not fail of themselves, reading each `.drv` once, then one up from each failed
+/// derivation: linear in the graph, however many targets share it.
+fn failed_below(attempted: &[Attempted], failed: &[FailedDrv]) -> HashMap<PathBuf, Vec<usize>> {
+    let failed_drvs: HashSet<&Path> = failed.iter().filter_map(|f| f.drv.as_deref()).collect();
+    let mut below: HashMap<PathBuf, Vec<usize>> = HashMap::new();
+    if failed_drvs.is_empty() {
+        return below;
+    }
+    let mut needed_by: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
+    let mut queue: Vec<PathBuf> = attempted
+        .iter()
+        .filter_map(|a| a.drv.clone())
+        .filter(|drv| !failed_drvs.contains(drv.as_path()))
+        .collect();
+    let mut read: HashSet<PathBuf> = queue.iter().cloned().collect();
+    while let Some(drv) = queue.pop() {
+        for input in drv::read_input_drvs(&drv).unwrap_or_default() {
+            needed_by
+                .entry(input.clone())
+                .or_default()
+                .push(drv.clone());
+            if read.insert(input.clone()) {
+                queue.push(input);
+            }
+        }
+    }
+    for (i, drv) in failed.iter().enumerate() {
+        let Some(drv) = &drv.drv else { continue };
+        let mut marked: HashSet<&Path> = HashSet::new();
+        let mut up = vec![drv.as_path()];
+        while let Some(next) = up.pop() {
+            for parent in needed_by.get(next).into_iter().flatten() {
+                if marked.insert(parent) {
+                    below.entry(parent.clone()).or_default().push(i);
+                    up.push(parent);
                 }
             }
         }
-        found
     }
+    below
 }
 
 /// Text that Markdown shows as it is: each ASCII punctuation character escaped.

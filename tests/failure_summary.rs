@@ -330,6 +330,46 @@ fn json_says_which_targets_failed_and_why() {
 }
 
 #[test]
+fn json_shows_of_a_target_built_all_the_same_only_the_outputs_asked_for() {
+    let depot = Depot::new();
+    let drvs = ["multi", "fails"].map(|a| depot.instantiate(a));
+    let map = json!({
+        "//m": { "drvPath": drvs[0], "attrPath": ["multi"] },
+        "//f": { "drvPath": drvs[1], "attrPath": ["fails"] },
+    });
+    depot.write("drvmap.json", &map.to_string());
+    let run = depot.run([
+        "--drvmap",
+        "drvmap.json",
+        "//m",
+        "//f",
+        "-k",
+        "--output",
+        "out",
+        "--no-out-link",
+        "--json",
+    ]);
+    let mut bare = vec![os("--realise"), os("-k")];
+    bare.extend(drvs.iter().map(|d| d.clone().into_os_string()));
+    let bare = depot.bare("nix-store", bare);
+    run.fails_with(bare.code().filter(|&c| c != 0).expect("the batch fails"));
+    let value: Value = serde_json::from_slice(&run.out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
+    let multi = &value[0];
+    assert_eq!(multi["status"], "built", "{}", run.explain());
+    let outputs = multi["outputs"].as_object().expect("outputs");
+    assert_eq!(
+        outputs.keys().collect::<Vec<_>>(),
+        ["out"],
+        "{}",
+        run.explain()
+    );
+    let out = outputs["out"].as_str().unwrap_or_default();
+    assert!(out.ends_with(&format!("-multi-{}", depot.nonce)), "{out}");
+    assert_eq!(value[1]["status"], "failed", "{}", run.explain());
+}
+
+#[test]
 fn json_stays_valid_whatever_the_log_holds() {
     let depot = Depot::failing();
     let run = depot.run(["-A", "odd", "--no-out-link", "--json"]);

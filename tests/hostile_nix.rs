@@ -274,6 +274,46 @@ fn a_process_left_holding_nix_build_stdout_and_stderr_does_not_hang_us() {
 }
 
 #[test]
+fn a_process_left_writing_to_nix_store_stderr_faster_than_it_is_read_does_not_hang_us() {
+    // It writes from before Nix starts until its pipe is gone, faster than our stderr is
+    // read (1 KiB a millisecond here), so that every read of ours comes back full: we
+    // must still look for Nix's exit, and stop after what Nix left in the pipe.
+    let depot = Depot::new();
+    let drv = depot.instantiate("hello");
+    let pid_file = depot.path("writer.pid");
+    let _writer = Holder(&pid_file);
+    let fake = Fake::new(
+        "nix-store",
+        &format!(
+            r#"/usr/bin/yes 'a line a process left behind writes' >&2 </dev/null &
+echo $! > '{}'; "$REAL" "$@""#,
+            pid_file.display()
+        ),
+    );
+    let (slow_end, our_stderr) = nix::unistd::pipe().unwrap();
+    let slow_reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut slow_end = std::fs::File::from(slow_end);
+        let mut chunk = [0; 1024];
+        while let Ok(1..) = slow_end.read(&mut chunk) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let run = Spawned::start(
+        depot
+            .command()
+            .args(realise_args(&drv))
+            .env("PATH", &fake.path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::from(our_stderr)),
+    );
+    let run = run.finish(Duration::from_secs(60));
+    run.success();
+    assert_eq!(run.paths(), [target(&depot.path("result"))]);
+    slow_reader.join().unwrap();
+}
+
+#[test]
 fn nix_build_printing_nothing_is_refused() {
     let depot = Depot::new();
     let fake = Fake::new("nix-build", r#""$REAL" "$@" >/dev/null"#);

@@ -123,6 +123,20 @@ fn a_collected_drv_with_an_odd_name_is_re_evaluated_to_the_same_drv() {
 }
 
 #[test]
+fn a_line_break_in_a_name_stays_inside_our_line() {
+    // Else a name could start a line of its own, such as a Buildkite group header.
+    let depot = odd_depot();
+    let run = depot.run(["--log-groups", "--no-out-link", "--attr", "new\nline"]);
+    assert_eq!(built_number(&run), "6");
+    run.stderr_contains(r#"--- Re-evaluating "new\nline""#);
+    assert!(
+        !run.stderr().lines().any(|l| l.starts_with("line\"")),
+        "{}",
+        run.explain()
+    );
+}
+
+#[test]
 fn bare_nix_syntax_works_for_plain_and_dotted_names() {
     let depot = odd_depot();
     assert_eq!(

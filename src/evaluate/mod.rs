@@ -65,8 +65,7 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
         .transpose();
     if !finished.status.success() {
         // The report is ours, not Nix's to show.
-        let marker = format!("trace: {} ", report::TAG);
-        finished.seen.forget_lines(marker.as_bytes());
+        finished.seen.forget_lines(&report::marker());
         return Err(summary::nix_failed(
             request,
             &command,

@@ -25,6 +25,11 @@ fn limit(targets: usize) -> usize {
 /// are passed on as soon as they can be told apart from a report line, so the log stays
 /// live. Errors writing them are ignored: the log is lost either way, and the build's
 /// result must still be reported.
+/// How Nix prints the report line's start: `trace: TAG `.
+pub fn marker() -> Vec<u8> {
+    format!("trace: {TAG} ").into_bytes()
+}
+
 pub struct Filter<W: Write> {
     to: W,
     /// `trace: TAG `, as Nix prints it.
@@ -51,7 +56,7 @@ impl<W: Write> Filter<W> {
     pub fn new(to: W, targets: usize) -> Self {
         Filter {
             to,
-            marker: format!("trace: {TAG} ").into_bytes(),
+            marker: marker(),
             limit: limit(targets),
             state: LineState::Matching(0),
             current: Vec::new(),
