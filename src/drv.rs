@@ -7,6 +7,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// One output of a derivation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,21 +140,39 @@ pub fn read_input_drvs(path: &Path) -> Option<Vec<PathBuf>> {
         .collect()
 }
 
+/// Pauses, in ms, before reading a `.drv` that did not parse again: 0.6 s in all.
+const REREADS_MS: [u64; 6] = [10, 20, 40, 80, 160, 320];
+
 /// Reads the derivation at `path`: `Ok(None)` if it does not exist (garbage-collected).
+///
+/// A `.drv` that was collected can be written again meanwhile, by another agent's
+/// re-evaluation, and Nix writes it in place before registering it: read then, it is cut
+/// short. So a `.drv` that does not parse is read again a few times before it is called
+/// broken (seen under a collector in a loop, Nix 2.34).
 pub fn read_outputs(path: &Path) -> Result<Option<Vec<Output>>, crate::Error> {
-    let text = match std::fs::read(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(crate::Error::io(
-                format!("cannot read {}", path.display()),
-                e,
-            ));
+    let mut rereads = REREADS_MS.iter();
+    loop {
+        let text = match std::fs::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(crate::Error::io(
+                    format!("cannot read {}", path.display()),
+                    e,
+                ));
+            }
+        };
+        match (parse_outputs(&text), rereads.next()) {
+            (Ok(outputs), _) => return Ok(Some(outputs)),
+            (Err(_), Some(&ms)) => std::thread::sleep(Duration::from_millis(ms)),
+            (Err(e), None) => {
+                return Err(crate::Error::Usage(format!(
+                    "{} is not a derivation: {e}",
+                    path.display()
+                )));
+            }
         }
-    };
-    parse_outputs(&text)
-        .map(Some)
-        .map_err(|e| crate::Error::Usage(format!("{} is not a derivation: {e}", path.display())))
+    }
 }
 
 /// The three shapes an ATerm in a `.drv` takes.
@@ -278,6 +297,28 @@ mod tests {
 
     fn names(outputs: &[Output]) -> Vec<&str> {
         outputs.iter().map(|o| o.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_drv_cut_short_is_read_again_until_it_is_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x-multi.drv");
+        std::fs::write(&path, &MULTI[..MULTI.len() / 2]).unwrap();
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                std::fs::write(&path, MULTI).unwrap();
+            })
+        };
+        let outputs = read_outputs(&path).unwrap().unwrap();
+        writer.join().unwrap();
+        assert_eq!(names(&outputs), ["out", "dev", "doc"]);
+
+        // One that stays cut short is refused, after about 0.6 s.
+        std::fs::write(&path, &MULTI[..MULTI.len() / 2]).unwrap();
+        let err = read_outputs(&path).unwrap_err().to_string();
+        assert!(err.contains("is not a derivation"), "{err}");
     }
 
     #[test]
