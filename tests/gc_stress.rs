@@ -71,9 +71,27 @@ fn printed_paths_outlive_the_collections_that_follow() {
     let problems = Mutex::new(Vec::<String>::new());
     let runs = AtomicU64::new(0);
     let nix_failures = AtomicU64::new(0);
+    let gc_crashes = AtomicU64::new(0);
+    // One whole collection. Nix's collector itself sometimes aborts under this load
+    // ("terminate called without an active exception", or 2.34's "std::terminate() called
+    // without exception": twice in about 4,000 passes, on 2.26 and 2.34 single-user). As
+    // its source reads, its roots server can destroy a client's thread while still
+    // joinable, when a short connection (Nix's own, or ours) ends before the thread is
+    // recorded and its file descriptor is reused. Such a pass deleted some garbage, not
+    // all: it does not count, and the next one runs.
     let collect = || {
-        Run::new(std::process::Command::new("nix-store").arg("--gc")).success();
-        passes.fetch_add(1, Ordering::SeqCst);
+        for _ in 0..5 {
+            let gc = Run::new(std::process::Command::new("nix-store").arg("--gc"));
+            if gc.code() == Some(0) {
+                passes.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            if !gc.stderr().contains("terminate") {
+                gc.success();
+            }
+            gc_crashes.fetch_add(1, Ordering::SeqCst);
+        }
+        panic!("nix-store --gc crashed five times in a row");
     };
     let end = Instant::now() + STRESS;
     let waiting: Vec<Done> = std::thread::scope(|scope| {
@@ -165,9 +183,10 @@ fn printed_paths_outlive_the_collections_that_follow() {
     }
     let problems = problems.into_inner().unwrap();
     eprintln!(
-        "{} runs, {} collections, {} failed in Nix, {} problems",
+        "{} runs, {} collections ({} more crashed in Nix), {} failed in Nix, {} problems",
         runs.load(Ordering::SeqCst),
         passes.load(Ordering::SeqCst),
+        gc_crashes.load(Ordering::SeqCst),
         nix_failures.load(Ordering::SeqCst),
         problems.len()
     );
