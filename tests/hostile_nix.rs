@@ -6,6 +6,7 @@
 mod common;
 use common::*;
 use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 fn run_faked(depot: &Depot, fake: &Fake, args: &[&std::ffi::OsStr]) -> Run {
@@ -222,6 +223,22 @@ impl Drop for Holder<'_> {
     }
 }
 
+/// Runs us with `fake` on PATH and `stderr`, and expects the build of `hello` linked at
+/// `result` within a minute, whatever the fake left behind.
+fn builds_all_the_same(depot: &Depot, fake: &Fake, args: &[&std::ffi::OsStr], stderr: Stdio) {
+    let run = Spawned::start(
+        depot
+            .command()
+            .args(args)
+            .env("PATH", &fake.path)
+            .stdout(Stdio::piped())
+            .stderr(stderr),
+    );
+    let run = run.finish(Duration::from_secs(60));
+    run.success();
+    assert_eq!(run.paths(), [target(&depot.path("result"))]);
+}
+
 #[test]
 fn a_process_left_holding_nix_store_stdout_does_not_hang_us() {
     let depot = Depot::new();
@@ -235,17 +252,7 @@ fn a_process_left_holding_nix_store_stdout_does_not_hang_us() {
             leaves_a_holder(&pid_file, false)
         ),
     );
-    let run = Spawned::start(
-        depot
-            .command()
-            .args(realise_args(&drv))
-            .env("PATH", &fake.path)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped()),
-    );
-    let run = run.finish(Duration::from_secs(60));
-    run.success();
-    assert_eq!(run.paths(), [target(&depot.path("result"))]);
+    builds_all_the_same(&depot, &fake, &realise_args(&drv), Stdio::piped());
 }
 
 #[test]
@@ -260,17 +267,12 @@ fn a_process_left_holding_nix_build_stdout_and_stderr_does_not_hang_us() {
             leaves_a_holder(&pid_file, true)
         ),
     );
-    let run = Spawned::start(
-        depot
-            .command()
-            .args(["-A", "hello"])
-            .env("PATH", &fake.path)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped()),
+    builds_all_the_same(
+        &depot,
+        &fake,
+        &["-A".as_ref(), "hello".as_ref()],
+        Stdio::piped(),
     );
-    let run = run.finish(Duration::from_secs(60));
-    run.success();
-    assert_eq!(run.paths(), [target(&depot.path("result"))]);
 }
 
 #[test]
@@ -299,17 +301,7 @@ echo $! > '{}'; "$REAL" "$@""#,
             std::thread::sleep(Duration::from_millis(1));
         }
     });
-    let run = Spawned::start(
-        depot
-            .command()
-            .args(realise_args(&drv))
-            .env("PATH", &fake.path)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::from(our_stderr)),
-    );
-    let run = run.finish(Duration::from_secs(60));
-    run.success();
-    assert_eq!(run.paths(), [target(&depot.path("result"))]);
+    builds_all_the_same(&depot, &fake, &realise_args(&drv), Stdio::from(our_stderr));
     slow_reader.join().unwrap();
 }
 
