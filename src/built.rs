@@ -205,8 +205,7 @@ impl<'a> Unreported<'a> {
             .enumerate()
             .filter(|&(_, b)| *b == b'\n')
             .map(|(len, _)| len);
-        let ends: Vec<usize> = ends.collect();
-        for &len in ends.iter().rev() {
+        for len in ends.rev() {
             if let Some(i) = self.exact.get_mut(&rest[..len]).and_then(Vec::pop) {
                 return Some((i, len));
             }

@@ -21,15 +21,15 @@ fn limit(targets: usize) -> usize {
     (16 << 20) + (targets << 14)
 }
 
-/// Passes Nix's stderr on unchanged, except for the report line, whose JSON is kept. Bytes
-/// are passed on as soon as they can be told apart from a report line, so the log stays
-/// live. Errors writing them are ignored: the log is lost either way, and the build's
-/// result must still be reported.
 /// How Nix prints the report line's start: `trace: TAG `.
 pub fn marker() -> Vec<u8> {
     format!("trace: {TAG} ").into_bytes()
 }
 
+/// Passes Nix's stderr on unchanged, except for the report line, whose JSON is kept. Bytes
+/// are passed on as soon as they can be told apart from a report line, so the log stays
+/// live. Errors writing them are ignored: the log is lost either way, and the build's
+/// result must still be reported.
 pub struct Filter<W: Write> {
     to: W,
     /// `trace: TAG `, as Nix prints it.
