@@ -114,26 +114,6 @@ fn links(depot: &Depot, count: usize) -> Vec<PathBuf> {
     links
 }
 
-/// Deletes `paths` in one `nix-store --delete`, as the garbage collector would (see
-/// `common::delete`).
-fn delete_all(paths: &[PathBuf]) {
-    let out = std::process::Command::new("nix-store")
-        .arg("--delete")
-        .args(paths)
-        .env(
-            "NIX_CONFIG",
-            format!("{}keep-derivations = false\n", nix_config()),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && !paths.iter().any(|p| p.exists()),
-        "cannot delete {} paths: {}",
-        paths.len(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// What Nix's indirect GC roots point to (`common::is_gc_root`, read once).
 fn gc_roots() -> HashSet<PathBuf> {
     std::fs::read_dir("/nix/var/nix/gcroots/auto")
