@@ -8,8 +8,9 @@
 //!
 //! Running Nix: `command` is the one place that starts a process (Nix; git for `worktree`
 //! and `buildkite-agent` for `summary`); `pipes` reads Nix's output until it exits;
-//! `signals` passes a cancel on to Nix. The rest: `attr` (attribute paths), `drv` (reading a `.drv`), `links` (out-links),
-//! `store` (store paths), `log` (our stderr lines), `error` (exit statuses).
+//! `signals` passes a cancel on to Nix. The rest: `attr` (attribute paths), `drv` (reading
+//! a `.drv`), `links` (out-links), `store` (store paths), `log` (our stderr lines), `error`
+//! (exit statuses).
 
 pub mod attr;
 mod build;

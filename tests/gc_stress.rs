@@ -73,8 +73,7 @@ fn printed_paths_outlive_the_collections_that_follow() {
     let nix_failures = AtomicU64::new(0);
     let gc_crashes = AtomicU64::new(0);
     // One whole collection. Nix's collector itself sometimes aborts under this load
-    // ("terminate called without an active exception", or 2.34's "std::terminate() called
-    // without exception": twice in about 4,000 passes, on 2.26 and 2.34 single-user). As
+    // (`nix_aborted`: twice in about 4,000 passes, on 2.26 and 2.34 single-user). As
     // its source reads, its roots server can destroy a client's thread while still
     // joinable, when a short connection (Nix's own, or ours) ends before the thread is
     // recorded and its file descriptor is reused. Such a pass deleted some garbage, not
@@ -86,7 +85,7 @@ fn printed_paths_outlive_the_collections_that_follow() {
                 passes.fetch_add(1, Ordering::SeqCst);
                 return;
             }
-            if !gc.stderr().contains("terminate") {
+            if !nix_aborted(&gc.stderr()) {
                 gc.success();
             }
             gc_crashes.fetch_add(1, Ordering::SeqCst);
