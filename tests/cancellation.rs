@@ -334,25 +334,34 @@ fn a_sigterm_after_nix_has_finished_stops_exec_from_running_the_program() {
             .stderr(Stdio::from(writer)),
     );
     let mut log = Vec::new();
-    // Nix's log passes through the run: once Nix's "building" has come out of it, the run
-    // has nothing more of Nix's to write (Nix says nothing more once it builds).
     wait_until(PATIENCE, "the build to start", || {
         drain(&reader, &mut log);
         !depot.builders().is_empty() && String::from_utf8_lossy(&log).contains("building '")
     });
-    // From now on the pipe stays full but for a Nix that waits to write into it.
+    // Nix says nothing more once it builds, but for "waiting for the big garbage collector
+    // lock..." while a deletion holds that lock.
+    let deletions = no_deletions();
+    // From now on the pipe stays full but for a write of Nix's, which passes through the run.
     fill(&filler);
     std::fs::write(&gate, "").unwrap();
     wait_until(PATIENCE, "the run to wait to write `--- Running`", || {
-        let nix = children_named(run.pid(), "nix-store");
-        if nix.iter().any(|&pid| blocked_writing(pid)) {
+        // Looked at before Nix is: a run that waits to write goes on waiting until the pipe
+        // is drained, so the Nix seen next is the one whose write it may be.
+        let waits = blocked_writing(run.pid());
+        // Until the run has reaped Nix, a write it waits on may be Nix's: what Nix said last
+        // passes through after it has exited. Once Nix is reaped, `--- Running` is all that
+        // is left to write before exec.
+        if unreaped_children_named(run.pid(), "nix-store").is_empty() {
+            return waits;
+        }
+        if waits {
             drain(&reader, &mut log);
             fill(&filler);
         }
-        // Nothing else of ours is written once Nix has finished, before `--- Running`.
-        nix.is_empty() && blocked_writing(run.pid())
+        false
     });
     run.signal(Signal::SIGTERM, false);
+    drop(deletions);
 
     drop(filler);
     nonblocking(&reader, false);

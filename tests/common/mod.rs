@@ -8,6 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockWriteGuard};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_nix-buildkite-build");
 
@@ -130,7 +131,10 @@ impl Depot {
         let processes: Vec<(u32, u32)> = std::fs::read_dir("/proc")
             .unwrap()
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter_map(|pid| Some((pid, proc_stat(pid)?.0)))
+            .filter_map(|pid| match proc_stat(pid)? {
+                (ppid, _, false) => Some((pid, ppid)),
+                _ => None,
+            })
             .collect();
         let mut builders: Vec<u32> = processes
             .iter()
@@ -189,6 +193,7 @@ impl Drop for Depot {
         forget_roots_under(&self.dir);
         let paths = self.store_paths();
         if !paths.is_empty() {
+            let _deleting = DELETING.read().unwrap_or_else(PoisonError::into_inner);
             let _ = Command::new("nix-store")
                 .arg("--delete")
                 .args(&paths)
@@ -254,8 +259,21 @@ pub fn delete(path: &Path) {
     delete_all(&[path]);
 }
 
+/// Held for reading while a test of this binary deletes store paths: a deletion holds Nix's
+/// garbage collector lock, and a Nix that then wants it says "waiting for the big garbage
+/// collector lock..." on stderr (Nix 2.3, as it roots what it built). [`no_deletions`]
+/// holds it for writing.
+static DELETING: RwLock<()> = RwLock::new(());
+
+/// Until dropped, no other test of this binary deletes store paths, so that no Nix waits
+/// for the garbage collector's lock and says so.
+pub fn no_deletions() -> RwLockWriteGuard<'static, ()> {
+    DELETING.write().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Deletes `paths` in one `nix-store --delete`, as [`delete`] does one.
 pub fn delete_all<P: AsRef<Path>>(paths: &[P]) {
+    let _deleting = DELETING.read().unwrap_or_else(PoisonError::into_inner);
     let out = output_of_setup(
         Command::new("nix-store")
             .arg("--delete")
@@ -514,8 +532,9 @@ pub fn wait_until(timeout: std::time::Duration, what: &str, mut done: impl FnMut
     }
 }
 
-/// The parent pid and command name of a live (not zombie) process, from /proc.
-fn proc_stat(pid: u32) -> Option<(u32, String)> {
+/// The parent pid and command name of a process, from /proc, and whether it has exited (a
+/// zombie its parent has not reaped yet).
+fn proc_stat(pid: u32) -> Option<(u32, String, bool)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The name is in parentheses and may hold anything, so fields are read after the last.
     let open = stat.find('(')?;
@@ -523,20 +542,35 @@ fn proc_stat(pid: u32) -> Option<(u32, String)> {
     let mut fields = stat[close + 1..].split_whitespace();
     let state = fields.next()?;
     let ppid = fields.next()?.parse().ok()?;
-    (state != "Z" && state != "X").then(|| (ppid, stat[open + 1..close].to_owned()))
+    let exited = state == "Z" || state == "X";
+    Some((ppid, stat[open + 1..close].to_owned(), exited))
 }
 
 /// Whether `pid` is a running process (a zombie has stopped running).
 pub fn alive(pid: u32) -> bool {
-    proc_stat(pid).is_some()
+    proc_stat(pid).is_some_and(|(_, _, exited)| !exited)
 }
 
 /// Live children of `parent` whose command name is `name`.
 pub fn children_named(parent: u32, name: &str) -> Vec<u32> {
+    children(parent, name, false)
+}
+
+/// Children of `parent` whose command name is `name` that it has not reaped, running or
+/// exited.
+pub fn unreaped_children_named(parent: u32, name: &str) -> Vec<u32> {
+    children(parent, name, true)
+}
+
+fn children(parent: u32, name: &str, with_exited: bool) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| proc_stat(pid).is_some_and(|(ppid, comm)| ppid == parent && comm == name))
+        .filter(|&pid| {
+            proc_stat(pid).is_some_and(|(ppid, comm, exited)| {
+                ppid == parent && comm == name && (with_exited || !exited)
+            })
+        })
         .collect()
 }
 
