@@ -196,7 +196,7 @@ pub struct Args {
         long,
         value_name = "N",
         default_value_t = 25,
-        value_parser = clap::value_parser!(u16).range(0..=crate::failure::MAX_LINES as i64),
+        value_parser = clap::value_parser!(u16).range(0..=crate::text::MAX_LINES_SHOWN as i64),
         help_heading = "Output"
     )]
     pub log_lines: u16,

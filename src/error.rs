@@ -3,7 +3,7 @@
 //! The table in README.md ("Exit status") is the contract; `Error::exit_code` is its only
 //! implementation.
 
-use crate::command::Status;
+use crate::status::Status;
 use std::fmt;
 
 /// Every way a run can fail. Each variant's message is one line that names the problem.
@@ -26,8 +26,8 @@ pub enum Error {
     /// An output Nix reported was not in the store, though Nix ran twice: a garbage
     /// collection took it as it was built (or Nix never built it). Nothing was printed.
     Collected(String),
-    /// A Nix program is not on PATH (or not executable).
-    NixMissing(String),
+    /// A program we run (Nix's, above all) is not on PATH, or not executable.
+    ProgramMissing(String),
     /// Nix failed; its status is passed on unchanged.
     Nix {
         command: String,
@@ -53,7 +53,7 @@ impl Error {
             Error::Io(_) => 7,
             Error::NotAProgram(_) => 8,
             Error::Collected(_) => 9,
-            Error::NixMissing(_) => 127,
+            Error::ProgramMissing(_) => 127,
             Error::Nix { status, .. } => status.exit_code(),
             Error::Cancelled(signal) => Status::Signal(*signal).exit_code(),
         }
@@ -76,7 +76,7 @@ impl fmt::Display for Error {
             | Error::Unverified(msg)
             | Error::NotAProgram(msg)
             | Error::Collected(msg)
-            | Error::NixMissing(msg)
+            | Error::ProgramMissing(msg)
             | Error::Io(msg) => f.write_str(msg),
             Error::Nix {
                 command,

@@ -1,69 +1,58 @@
 //! nix-buildkite-build: build CI targets from the `.drv`s their pipeline recorded, falling
 //! back to re-evaluating their attribute paths when the garbage collector took a `.drv`.
 //!
-//! The flow, one module per step: `cli` (the command line) → `request` (checked targets,
-//! from the command line or a `drvmap`) → `build`, which decides: `realise` the recorded
-//! `.drv`s, or `evaluate` the attribute paths → `built` (what Nix made, verified) →
-//! `stdout` (paths or JSON) or `exec`.
+//! The flow, a module each: `cli` (the command line) → `request` (the targets, checked,
+//! from the command line or a drvmap) → `run` (Nix: realise the recorded `.drv`s, or
+//! evaluate the attribute paths) → `built` (what Nix made, verified) → `report` (paths,
+//! JSON, the program run, or why it failed).
 //!
-//! Running Nix: `command` is the one place that starts a process (Nix; git for `worktree`
-//! and `buildkite-agent` for `summary`); `pipes` reads Nix's output until it exits;
-//! `signals` passes a cancel on to Nix. The rest: `attr` (attribute paths), `drv` (reading
-//! a `.drv`), `links` (out-links), `store` (store paths), `log` (our stderr lines), `error`
-//! (exit statuses).
+//! Beneath them: `process` starts every process (Nix; git and buildkite-agent beside it),
+//! `store` knows store paths and `.drv`s without asking Nix, `error` maps each failure to
+//! its exit status (`status` is how a process ended), `log` writes our stderr lines and
+//! `text` makes bytes safe to show.
 
-pub mod attr;
-mod build;
 mod built;
 mod cli;
-mod collector;
-mod command;
-mod drv;
-mod drvmap;
 mod error;
-mod evaluate;
-mod exec;
-mod failure;
-mod links;
 mod log;
-mod pipes;
-mod realise;
+mod process;
+mod report;
 mod request;
-mod signals;
-mod stdout;
+mod run;
+mod status;
 mod store;
-mod summary;
-mod worktree;
+mod text;
 
 pub use cli::Args;
 pub use error::{Error, Result};
-pub use signals::die_by;
+pub use process::signals::die_by;
+pub use request::attr;
 
 use request::{Form, Request};
+use run::Outcome;
 
 /// Does what `args` ask. `stdout_closed` says that stdout was closed when we were started.
 pub fn run(args: Args, stdout_closed: bool) -> Result<()> {
     if let Some(shell) = args.generate_completions {
-        return stdout::write(&cli::completions(shell));
+        return report::stdout::write(&cli::completions(shell));
     }
     if args.generate_man {
         let page = cli::man_page().map_err(|e| Error::io("cannot render the man page", e))?;
-        return stdout::write(&page);
+        return report::stdout::write(&page);
     }
     let request = Request::from_args(args)?;
     if stdout_closed && !matches!(request.form, Form::Exec(_)) {
-        return Err(stdout::closed());
+        return Err(report::stdout::closed());
     }
-    let Some(built) = build::build(&request)? else {
-        return Ok(());
-    };
-    // A cancel that came after Nix finished still cancels the step.
-    if let Some(signal) = signals::received() {
-        return Err(Error::Cancelled(signal));
-    }
-    match &request.form {
-        Form::Paths => stdout::print_paths(&built),
-        Form::Json => stdout::print_json(&built),
-        Form::Exec(args) => exec::exec(&built, args, request.log_groups),
+    match run::build(&request)? {
+        Outcome::DryRun(command) => report::dry_run(command),
+        Outcome::Built(built) => {
+            // A cancel that came after Nix finished still cancels the step.
+            if let Some(signal) = process::signals::received() {
+                return Err(Error::Cancelled(signal));
+            }
+            report::built(&request, &built)
+        }
+        Outcome::Failed(failure) => Err(report::failed(&request, failure)),
     }
 }

@@ -3,7 +3,6 @@
 //! Not `eprintln!`: it panics when stderr's reader has gone, and a lost log line must not
 //! stop the build.
 
-use std::borrow::Cow;
 use std::io::Write;
 
 /// One line of ours on stderr.
@@ -51,22 +50,7 @@ pub fn raw(text: &[u8]) {
 /// Writes `text` and a newline in one write, so that no other writer's output lands
 /// inside the line (stderr is unbuffered, and `writeln!` writes each piece by itself).
 fn line(text: &str) {
-    let _ = std::io::stderr().write_all(format!("{}\n", one_line(text)).as_bytes());
-}
-
-/// `text` with its control characters escaped (`\n`, `\u{1b}`), tabs kept: a name with a
-/// line break or a terminal escape in it (an attribute name, a label) cannot start a line
-/// of its own, which Buildkite might read as a group header (`+++ …`).
-pub fn one_line(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\t') {
-        return Cow::Borrowed(text);
-    }
-    let escaped = text.chars().map(|c| match c {
-        '\t' => c.to_string(),
-        c if c.is_control() => c.escape_default().to_string(),
-        c => c.to_string(),
-    });
-    Cow::Owned(escaped.collect())
+    let _ = std::io::stderr().write_all(format!("{}\n", crate::text::one_line(text)).as_bytes());
 }
 
 #[cfg(test)]
@@ -79,14 +63,5 @@ mod tests {
         assert_eq!(some_of(&items(0)), "");
         assert_eq!(some_of(&items(5)), "1, 2, 3, 4, 5");
         assert_eq!(some_of(&items(5000)), "1, 2, 3, 4, 5 and 4995 more");
-    }
-
-    #[test]
-    fn a_line_stays_one_line() {
-        assert_eq!(one_line("a\tb"), "a\tb");
-        assert_eq!(
-            one_line("a\"\n+++ b\"\r\u{1b}[31m"),
-            "a\"\\n+++ b\"\\r\\u{1b}[31m"
-        );
     }
 }

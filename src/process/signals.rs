@@ -2,7 +2,7 @@
 //! once Nix has stopped, we end by that signal (`die_by`), as `timeout` and `make` do, so
 //! that no Nix process or builder outlives us and whoever started us sees a cancelled run.
 //! (SIGKILL cannot be passed on; Nix learns of it from its parent-death signal, set in
-//! `crate::command::spawn`.)
+//! `super::spawn`.)
 //!
 //! A signal ignored when we started (`nohup`, a background job) stays ignored, as it does
 //! for Nix, which inherits that: it cannot cancel. Those we handle get their default action

@@ -1,10 +1,16 @@
-//! What Nix built, checked against what was asked before any of it reaches stdout.
+//! What Nix made: the outputs it reports, checked against what was asked before any of
+//! them reaches stdout (`verify`); the out-links, named as Nix names them and checked before
+//! Nix runs (`links`); and, once Nix is done, that a garbage collection did not take them
+//! (`collector`) and that git ignores the links (`worktree`).
 
-use crate::command::NixCommand;
-use crate::drv::Output;
+pub mod collector;
+pub mod links;
+pub mod worktree;
+
 use crate::error::{Error, Result};
-use crate::links::link_name;
-use crate::store;
+use crate::process::CommandLine;
+use crate::store::{self, drv::Output};
+use links::link_name;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -65,7 +71,7 @@ pub enum Printed {
 /// out-link points at its output; returns them in the order asked for. Whatever else
 /// Nix printed is refused: nothing reaches stdout that was not checked here.
 pub fn verify(
-    command: &NixCommand,
+    command: &CommandLine,
     stdout: Option<Vec<u8>>,
     printed: Printed,
     store: &Path,

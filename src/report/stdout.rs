@@ -63,7 +63,7 @@ pub fn write_line(mut line: Vec<u8>) -> Result<()> {
 
 pub fn write(text: &[u8]) -> Result<()> {
     // Asked to stop after Nix finished: the step is cancelled, so nothing is printed.
-    if let Some(signal) = crate::signals::received() {
+    if let Some(signal) = crate::process::signals::received() {
         return Err(Error::Cancelled(signal));
     }
     let mut stdout = std::io::stdout().lock();

@@ -7,15 +7,14 @@
 
 mod report;
 
-use crate::attr::{AttrPath, nix_string};
-use crate::built::{self, Built, Expected, Method, Printed};
-use crate::command::NixCommand;
-use crate::drv;
+use super::{Attempted, Failure, Outcome, nix};
+use crate::built::{self, Expected, Method, Printed, links};
 use crate::error::{Error, Result};
-use crate::links;
 use crate::log;
+use crate::process::CommandLine;
+use crate::request::attr::{AttrPath, nix_string};
 use crate::request::{Request, Target};
-use crate::summary::{self, Attempted};
+use crate::store::drv;
 use report::{Found, Report};
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -24,11 +23,11 @@ use std::path::PathBuf;
 
 const PRELUDE: &[u8] = include_bytes!("evaluate.nix");
 
-/// Evaluates and builds every target; `None` after a `--dry-run`.
-pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
+/// Evaluates and builds every target.
+pub fn evaluate(request: &Request) -> Result<Outcome<'_>> {
     // The expression on stdin (`-`): it grows with the targets, and as one argument it
     // could not pass 128 KiB.
-    let mut command = NixCommand::new("nix-build");
+    let mut command = CommandLine::new("nix-build");
     command.stdout_limit_for(request.targets.len());
     command.arg("-").stdin(expression(request)?);
     command.args(&request.root_args);
@@ -41,8 +40,7 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
     }
     command.args(&request.nix_options);
     if request.dry_run {
-        crate::stdout::write_line(command.display())?;
-        return Ok(None);
+        return Ok(Outcome::DryRun(command.display()));
     }
 
     let what: Vec<String> = request.targets.iter().map(|t| t.describe()).collect();
@@ -51,9 +49,11 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
         &format!("Re-evaluating {}", log::some_of(&what)),
     );
     let mut report = None;
-    let mut finished = command.retrying(request.retries, || {
+    let mut finished = nix::retrying(&command, request.retries, || {
         let mut filter = report::Filter::new(std::io::stderr(), request.targets.len());
-        let finished = command.run_reading_stderr(request.verbose, &mut |log| filter.feed(log));
+        let finished = nix::run_reading_stderr(&command, request.verbose, || (), &mut |log| {
+            filter.feed(log)
+        });
         report = filter.finish();
         finished
     })?;
@@ -66,20 +66,22 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
     if !finished.status.success() {
         // The report is ours, not Nix's to show.
         finished.seen.forget_lines(&report::marker());
-        return Err(summary::nix_failed(
-            request,
-            &command,
-            finished.status,
-            &finished.seen,
-            attempted(request, report.as_deref()),
-            Method::Evaluate,
-        ));
+        return Ok(Outcome::Failed(Box::new(Failure::Nix {
+            error: command.failed(finished.status),
+            seen: finished.seen,
+            attempted: attempted(request, report.as_deref()),
+            method: Method::Evaluate,
+        })));
     }
     let expected = match expected {
-        Err(err @ Error::NoDerivation(_)) => {
+        Err(error @ Error::NoDerivation(_)) => {
             let attempted = attempted(request, report.as_deref());
             let index = attempted.iter().position(|a| a.drv.is_none()).unwrap_or(0);
-            return Err(summary::no_derivation(request, attempted, index, err));
+            return Ok(Outcome::Failed(Box::new(Failure::NoDerivation {
+                error,
+                attempted,
+                index,
+            })));
         }
         expected => expected,
     };
@@ -97,7 +99,7 @@ pub fn evaluate(request: &Request) -> Result<Option<Vec<Built>>> {
         expected,
         Method::Evaluate,
     )
-    .map(Some)
+    .map(Outcome::Built)
 }
 
 /// Each target with the `.drv` the report says it evaluated to, if it says so.

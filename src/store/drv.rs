@@ -97,13 +97,13 @@ pub fn select(
     outputs: Vec<Output>,
     wanted: &[String],
     drv: &Path,
-) -> Result<Vec<Output>, crate::Error> {
+) -> Result<Vec<Output>, crate::error::Error> {
     if let Some(missing) = wanted
         .iter()
         .find(|w| !outputs.iter().any(|o| &&o.name == w))
     {
         let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
-        return Err(crate::Error::Usage(format!(
+        return Err(crate::error::Error::Usage(format!(
             "{} has no output {missing:?} (it has {})",
             drv.display(),
             names.join(", ")
@@ -149,14 +149,14 @@ const REREADS_MS: [u64; 6] = [10, 20, 40, 80, 160, 320];
 /// re-evaluation, and Nix writes it in place before registering it: read then, it is cut
 /// short. So a `.drv` that does not parse is read again a few times before it is called
 /// broken (seen under a collector in a loop, Nix 2.34).
-pub fn read_outputs(path: &Path) -> Result<Option<Vec<Output>>, crate::Error> {
+pub fn read_outputs(path: &Path) -> Result<Option<Vec<Output>>, crate::error::Error> {
     let mut rereads = REREADS_MS.iter();
     loop {
         let text = match std::fs::read(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
-                return Err(crate::Error::io(
+                return Err(crate::error::Error::io(
                     format!("cannot read {}", path.display()),
                     e,
                 ));
@@ -166,7 +166,7 @@ pub fn read_outputs(path: &Path) -> Result<Option<Vec<Output>>, crate::Error> {
             (Ok(outputs), _) => return Ok(Some(outputs)),
             (Err(_), Some(&ms)) => std::thread::sleep(Duration::from_millis(ms)),
             (Err(e), None) => {
-                return Err(crate::Error::Usage(format!(
+                return Err(crate::error::Error::Usage(format!(
                     "{} is not a derivation: {e}",
                     path.display()
                 )));

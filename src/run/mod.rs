@@ -1,30 +1,72 @@
-//! The one decision: realise the recorded `.drv`s when every one is present, evaluating
-//! nothing; otherwise, or if one vanishes before Nix reads it, evaluate every target's
-//! attribute path instead, in one `nix-build`. Either way the out-links are checked before
-//! Nix runs, and git is asked about them while it does (`worktree`).
+//! Running Nix, and the one decision: realise the recorded `.drv`s when every one is
+//! present, evaluating nothing; otherwise, or if one vanishes before Nix reads it, evaluate
+//! every target's attribute path instead, in one `nix-build`. Either way the out-links are
+//! checked before Nix runs, and git is asked about them while it does (`worktree`). What
+//! Nix made comes back verified (`crate::built`), or why it failed, for the report.
 
-use crate::built::{Built, Expected};
+mod evaluate;
+pub mod failure;
+mod nix;
+mod realise;
+
+use crate::built::{Built, Expected, Method, collector, links, worktree};
 use crate::error::{Error, Result};
-use crate::realise::{self, Outcome};
+use crate::log;
+use crate::process::signals;
 use crate::request::{Request, Target};
-use crate::{collector, command, drv, evaluate, links, log, signals, worktree};
+use crate::store::drv;
+use failure::Seen;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Builds every target of `request`; `None` after a `--dry-run`. A garbage collection that
-/// runs as Nix finishes can take an output Nix has just built (`collector`): then the run is
-/// not done, and Nix runs once more, which builds the output again and roots it, and more
-/// often under `--retries`. Never is a path printed that is not in the store.
-pub fn build(request: &Request) -> Result<Option<Vec<Built>>> {
+/// What running Nix came to.
+pub enum Outcome<'a> {
+    /// Every target, built and verified.
+    Built(Vec<Built>),
+    /// `--dry-run`: the command that would have run, shown as a person would paste it.
+    DryRun(Vec<u8>),
+    Failed(Box<Failure<'a>>),
+}
+
+/// Why the targets were not all built, for the report to explain.
+pub enum Failure<'a> {
+    /// Nix failed: `error` passes its status on, `seen` is what it said.
+    Nix {
+        error: Error,
+        seen: Seen,
+        attempted: Vec<Attempted<'a>>,
+        method: Method,
+    },
+    /// The attribute path of `attempted[index]` names nothing, or no derivation, which
+    /// `error` says in one line: Nix succeeded, having built nothing.
+    NoDerivation {
+        error: Error,
+        attempted: Vec<Attempted<'a>>,
+        index: usize,
+    },
+}
+
+/// A target as Nix was asked to build it; its `.drv` is `None` when evaluation failed first.
+pub struct Attempted<'a> {
+    pub target: &'a Target,
+    pub drv: Option<PathBuf>,
+}
+
+/// Builds every target of `request`. A garbage collection that runs as Nix finishes can
+/// take an output Nix has just built (`collector`): then the run is not done, and Nix runs
+/// once more, which builds the output again and roots it, and more often under
+/// `--retries`. Never is a path printed that is not in the store.
+pub fn build(request: &Request) -> Result<Outcome<'_>> {
     let mut retried = 0;
     loop {
-        let Some(built) = build_once(request)? else {
-            return Ok(None);
+        let built = match build_once(request)? {
+            Outcome::Built(built) => built,
+            other => return Ok(other),
         };
         let Some(gone) = collector::taken(built.iter().flat_map(|b| &b.outputs).map(|o| &*o.path))
         else {
-            return Ok(Some(built));
+            return Ok(Outcome::Built(built));
         };
         if retried > request.retries {
             return Err(Error::Collected(format!(
@@ -37,7 +79,7 @@ pub fn build(request: &Request) -> Result<Option<Vec<Built>>> {
         // The first time at once: the collection that took it has run by now.
         let pause = match retried {
             0 => Duration::ZERO,
-            _ => command::pause_before(retried),
+            _ => nix::pause_before(retried),
         };
         retried += 1;
         log::note(&format!(
@@ -56,7 +98,7 @@ pub fn build(request: &Request) -> Result<Option<Vec<Built>>> {
 }
 
 /// Builds every target of `request` once, one way or the other.
-fn build_once(request: &Request) -> Result<Option<Vec<Built>>> {
+fn build_once(request: &Request) -> Result<Outcome<'_>> {
     let mut recorded: Vec<Expected> = Vec::with_capacity(request.targets.len());
     let mut gone: Vec<PathBuf> = Vec::new();
     let mut seen: HashSet<&Path> = HashSet::with_capacity(request.targets.len());
@@ -84,17 +126,20 @@ fn build_once(request: &Request) -> Result<Option<Vec<Built>>> {
         // git runs while Nix builds.
         let mut git = None;
         match realise::realise(request, recorded, || git = worktree::Check::start(planned))? {
-            Outcome::Built(built) => return Ok(Some(finish(built, git))),
-            Outcome::DryRun => return Ok(None),
-            Outcome::Vanished(drvs) => gone = drvs,
+            realise::Realised::Done(Outcome::Built(built)) => {
+                return Ok(Outcome::Built(finish(built, git)));
+            }
+            realise::Realised::Done(other) => return Ok(other),
+            realise::Realised::Vanished(drvs) => gone = drvs,
         }
     } else if let Some(base) = &request.out_link {
         links::check_place(&request.store, base)?;
     }
 
     re_evaluating(request, &gone)?;
-    let Some(built) = evaluate::evaluate(request)? else {
-        return Ok(None);
+    let built = match evaluate::evaluate(request)? {
+        Outcome::Built(built) => built,
+        other => return Ok(other),
     };
     // Which links the fallback made is known only now.
     let made = built
@@ -102,7 +147,7 @@ fn build_once(request: &Request) -> Result<Option<Vec<Built>>> {
         .flat_map(|b| &b.outputs)
         .filter_map(|o| o.link.clone());
     let git = worktree::Check::start(made.collect());
-    Ok(Some(finish(built, git)))
+    Ok(Outcome::Built(finish(built, git)))
 }
 
 fn finish(built: Vec<Built>, git: Option<worktree::Check>) -> Vec<Built> {

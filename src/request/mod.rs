@@ -1,34 +1,18 @@
-//! What the command line asks for, checked and made absolute before anything runs.
+//! What the command line asks for, checked and made absolute before anything runs: the
+//! targets (from the flags, or by label from a drvmap) and how to build and report them.
 
-use crate::attr::AttrPath;
+pub mod attr;
+mod drvmap;
+mod target;
+
+pub use target::Target;
+
 use crate::cli::Args;
-use crate::drvmap;
 use crate::error::{Error, Result};
 use crate::store;
+use attr::AttrPath;
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
-
-/// One thing to build: a recorded `.drv`, an attribute path to evaluate, or both.
-#[derive(Clone, Debug)]
-pub struct Target {
-    /// The target's label in a drvmap, when it came from one.
-    pub label: Option<String>,
-    pub drv_path: Option<PathBuf>,
-    pub attr_path: Option<AttrPath>,
-}
-
-impl Target {
-    /// How to name this target to a person, on one line.
-    pub fn describe(&self) -> String {
-        let name = match (&self.label, &self.attr_path, &self.drv_path) {
-            (Some(label), _, _) => label.clone(),
-            (None, Some(attr), _) => attr.to_string(),
-            (None, None, Some(drv)) => drv.display().to_string(),
-            (None, None, None) => "(nothing)".into(),
-        };
-        crate::log::one_line(&name).into_owned()
-    }
-}
 
 /// What to do with the result.
 #[derive(Debug)]
@@ -157,7 +141,7 @@ fn single_target(store: &Path, args: &Args) -> Result<Target> {
         (None, true) => None,
     };
     if let Some(drv) = &args.drv_path {
-        check_drv_path(store, drv).map_err(|e| Error::Usage(format!("--drv-path {e}")))?;
+        target::check_drv_path(store, drv).map_err(|e| Error::Usage(format!("--drv-path {e}")))?;
     }
     if args.drv_path.is_none() && attr_path.is_none() {
         return Err(Error::Usage(
@@ -171,24 +155,6 @@ fn single_target(store: &Path, args: &Args) -> Result<Target> {
         drv_path: args.drv_path.clone(),
         attr_path,
     })
-}
-
-/// Checks the shape of a recorded `.drv` path; whether it still exists is decided later.
-pub fn check_drv_path(store: &Path, drv: &Path) -> Result<(), String> {
-    if !store::is_store_path(store, drv) {
-        return Err(format!(
-            "{} is not a path in the Nix store ({})",
-            drv.display(),
-            store.display()
-        ));
-    }
-    if drv.extension().is_none_or(|e| e != "drv") {
-        return Err(format!(
-            "{} does not name a derivation (.drv)",
-            drv.display()
-        ));
-    }
-    Ok(())
 }
 
 /// `path` made absolute against the working directory, with `.` and `..` resolved without

@@ -1,9 +1,9 @@
 //! Targets by label, from the drvmap a pipeline writes (depot's `mkDrvmap`):
 //! `{ "<label>": { "drvPath": "/nix/store/….drv", "attrPath": [ "ops", "besadii" ] } }`.
 
-use crate::attr::AttrPath;
+use super::attr::AttrPath;
+use super::target::{Target, check_drv_path};
 use crate::error::{Error, Result};
-use crate::request::{Target, check_drv_path};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -1,18 +1,16 @@
 //! The usual path: realise the `.drv`s the pipeline recorded, evaluating nothing.
 
-use crate::built::{self, Built, Expected, Method, Printed};
-use crate::command::NixCommand;
+use super::{Attempted, Failure, Outcome, nix};
+use crate::built::{self, Expected, Method, Printed};
 use crate::error::Result;
 use crate::log;
+use crate::process::CommandLine;
 use crate::request::Request;
-use crate::summary::{self, Attempted};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-pub enum Outcome {
-    Built(Vec<Built>),
-    /// `--dry-run`: the command was printed, not run.
-    DryRun,
+pub enum Realised<'a> {
+    Done(Outcome<'a>),
     /// Nix failed and these `.drv`s are gone: the garbage collector took them after we
     /// read them. The caller re-evaluates.
     Vanished(Vec<PathBuf>),
@@ -21,12 +19,12 @@ pub enum Outcome {
 /// Realises every target in one `nix-store --realise`, so Nix builds them in parallel.
 /// Each target holds a recorded `.drv` and the outputs to build. `started` is called once
 /// Nix runs.
-pub fn realise(
-    request: &Request,
+pub fn realise<'a>(
+    request: &'a Request,
     targets: Vec<Expected>,
     started: impl FnOnce(),
-) -> Result<Outcome> {
-    let mut command = NixCommand::new("nix-store");
+) -> Result<Realised<'a>> {
+    let mut command = CommandLine::new("nix-store");
     command.stdout_limit_for(targets.len()).arg("--realise");
     command.args(targets.iter().map(|t| {
         // `DRV!a,b` asks for only those outputs; without it Nix builds every output.
@@ -42,8 +40,7 @@ pub fn realise(
     }
     command.args(&request.nix_options);
     if request.dry_run {
-        crate::stdout::write_line(command.display())?;
-        return Ok(Outcome::DryRun);
+        return Ok(Realised::Done(Outcome::DryRun(command.display())));
     }
 
     let what: Vec<String> = request.targets.iter().map(|t| t.describe()).collect();
@@ -52,8 +49,10 @@ pub fn realise(
         &format!("Realising {}", log::some_of(&what)),
     );
     let mut started = Some(started);
-    let finished = command.retrying(request.retries, || {
-        command.run(request.verbose, || started.take().map_or((), |f| f()))
+    let finished = nix::retrying(&command, request.retries, || {
+        nix::run(&command, request.verbose, || {
+            started.take().map_or((), |f| f())
+        })
     })?;
 
     if !finished.status.success() {
@@ -63,7 +62,7 @@ pub fn realise(
             .map(|t| t.drv_path.clone())
             .collect();
         if !vanished.is_empty() {
-            return Ok(Outcome::Vanished(vanished));
+            return Ok(Realised::Vanished(vanished));
         }
         let attempted = request
             .targets
@@ -73,14 +72,12 @@ pub fn realise(
                 drv: target.drv_path.clone(),
             })
             .collect();
-        return Err(summary::nix_failed(
-            request,
-            &command,
-            finished.status,
-            &finished.seen,
+        return Ok(Realised::Done(Outcome::Failed(Box::new(Failure::Nix {
+            error: command.failed(finished.status),
+            seen: finished.seen,
             attempted,
-            Method::Realise,
-        ));
+            method: Method::Realise,
+        }))));
     }
     let printed = match request.out_link {
         Some(_) => Printed::Links,
@@ -95,5 +92,5 @@ pub fn realise(
         targets,
         Method::Realise,
     )
-    .map(Outcome::Built)
+    .map(|built| Realised::Done(Outcome::Built(built)))
 }

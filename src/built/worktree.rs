@@ -3,8 +3,8 @@
 //! started once Nix has been, from our one thread, and runs while Nix builds, so the check
 //! costs no wall time.
 
-use crate::command;
 use crate::log;
+use crate::process;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
@@ -29,7 +29,7 @@ impl Check {
             .ancestors()
             .find(|d| d.join(".git").exists())?
             .to_path_buf();
-        let git = command::spawn(
+        let git = process::spawn(
             Command::new("git")
                 .arg("-C")
                 .arg(dir)
@@ -74,7 +74,7 @@ fn listing(links: &[PathBuf]) -> Option<File> {
         text.extend_from_slice(link.as_os_str().as_bytes());
         text.push(0);
     }
-    command::file_holding(&text).ok()
+    process::file_holding(&text).ok()
 }
 
 /// The NUL-separated links that git ignores, or `None` if git could not tell.

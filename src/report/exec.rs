@@ -4,7 +4,7 @@
 use crate::built::Built;
 use crate::error::{Error, Result};
 use crate::log;
-use crate::signals;
+use crate::process::signals;
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;

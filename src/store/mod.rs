@@ -1,4 +1,7 @@
-//! What a Nix store path looks like, checked without asking Nix.
+//! The Nix store, as far as we know it without asking Nix: what a store path looks like
+//! (here), and what a `.drv` holds (`drv`).
+
+pub mod drv;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

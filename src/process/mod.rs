@@ -1,37 +1,37 @@
-//! Running Nix: the one place that does, and the one place that starts any process (git too).
+//! Starting processes: the one place that does. Nix above all, and beside it git (for the
+//! out-links' work tree) and buildkite-agent (for the annotation).
 //!
-//! A command is built up, shown shell-quoted (`--verbose`, `--dry-run`, and every error about
-//! it), then run; `retrying` runs it again after a failure Nix reports as transient. Nix's
-//! stdout is captured, as it carries the paths we verify; its stderr, the build log, passes
-//! through us to our stderr as it arrives, so it streams live, while `failure::Scanner`
-//! reads it for what went wrong; a caller may take it instead (`crate::evaluate` does, for
-//! its report line). Signals to us go on to Nix while it runs (`crate::signals`), and how
-//! Nix ended comes back exactly (`Status`).
+//! A `CommandLine` is built up, shown shell-quoted (`--verbose`, `--dry-run`, and every error
+//! about it), then run once. Its stdout is captured, bounded, as it carries what we parse;
+//! its stderr goes to the caller as it arrives, so that Nix's log streams live. Signals to us
+//! go on to the child while it runs (`signals`), and how it ended comes back exactly
+//! (`Status`). Every child gets a parent-death signal (`spawn`).
+
+mod pipes;
+pub mod signals;
 
 use crate::error::{Error, Result};
-use crate::failure::{self, Scanner, Seen};
-use crate::signals::{self, Forwarding};
-use crate::{log, pipes, store};
+use crate::status::Status;
+use crate::text;
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::signal::Signal;
+use signals::Forwarding;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
-use std::fmt;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-/// A Nix command line, built up and then run once.
-pub struct NixCommand {
+/// A command line, built up and then run once.
+pub struct CommandLine {
     program: &'static str,
     args: Vec<OsString>,
-    /// What Nix reads on stdin (an expression, for `nix-build -`); else /dev/null.
+    /// What the program reads on stdin (an expression, for `nix-build -`); else /dev/null.
     stdin: Option<Vec<u8>>,
-    /// How much of Nix's stdout is kept, in MiB (`stdout_limit_for`).
+    /// How much of its stdout is kept, in MiB (`stdout_limit_for`).
     stdout_mib: usize,
 }
 
@@ -39,21 +39,11 @@ pub struct NixCommand {
 /// is this: every name in one is a string literal, with its line breaks escaped.
 const HEREDOC_END: &str = "NIX_BUILDKITE_BUILD_EXPRESSION";
 
-/// What a finished Nix process left us.
-pub struct Finished {
+/// What a finished process left us.
+pub struct Ran {
     pub status: Status,
-    /// Nix's stdout, or `None` if it printed more than any list of paths could be.
+    /// Its stdout, or `None` if it printed more than `stdout_limit_mib`.
     pub stdout: Option<Vec<u8>>,
-    /// What Nix's stderr said went wrong.
-    pub seen: Seen,
-}
-
-/// Pauses between attempts double up to 2^6 s, about a minute.
-const MAX_PAUSE_DOUBLINGS: u32 = 6;
-
-/// The pause before the `retry`-th attempt after the first (from 1): 1 s, 2 s, 4 s …
-pub fn pause_before(retry: u32) -> Duration {
-    Duration::from_secs(1 << retry.saturating_sub(1).min(MAX_PAUSE_DOUBLINGS))
 }
 
 /// The last lines of a stream, each cut to what a summary shows: memory stays bounded
@@ -85,7 +75,7 @@ impl Tail {
 
     fn take(&mut self, bytes: &[u8]) {
         // More than a shown line needs is dropped (four bytes a character at most).
-        let room = (4 * failure::LINE_SHOWN + 4).saturating_sub(self.current.len());
+        let room = (4 * text::LINE_SHOWN + 4).saturating_sub(self.current.len());
         self.current
             .extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
@@ -97,7 +87,7 @@ impl Tail {
         if self.lines.len() == self.max {
             self.lines.pop_front();
         }
-        let line = failure::shorten(&failure::printable(&self.current));
+        let line = text::shorten(&text::printable(&self.current));
         self.lines.push_back(line);
         self.current.clear();
     }
@@ -110,9 +100,9 @@ impl Tail {
     }
 }
 
-impl NixCommand {
+impl CommandLine {
     pub fn new(program: &'static str) -> Self {
-        NixCommand {
+        CommandLine {
             program,
             args: Vec::new(),
             stdin: None,
@@ -187,95 +177,46 @@ impl NixCommand {
         std::iter::once(OsStr::new(self.program)).chain(self.args.iter().map(OsString::as_os_str))
     }
 
-    /// Runs the command to completion, calling `started` as soon as Nix has started. Nix's
-    /// stderr passes through to ours as it arrives, byte for byte. A signal to us is
-    /// forwarded to Nix and reported as `Error::Cancelled` once Nix has exited; any other
-    /// status is left to the caller.
-    pub fn run(&self, verbose: bool, started: impl FnOnce()) -> Result<Finished> {
-        self.run_keeping_stdout(verbose, started, &mut |log| {
-            // A closed stderr loses the log, not the build.
-            let _ = io::stderr().write_all(log);
-        })
-    }
-
-    /// As `run`, but Nix's stderr is handed to `log` as it arrives instead.
-    pub fn run_reading_stderr(
-        &self,
-        verbose: bool,
-        log: &mut dyn FnMut(&[u8]),
-    ) -> Result<Finished> {
-        self.run_keeping_stdout(verbose, || (), log)
-    }
-
-    /// Runs the command for the last `lines` lines of its stdout (`nix-store --read-log`,
-    /// whose output may be as long as a build log), each made `failure::printable`; its
-    /// stderr is not shown.
-    pub fn run_for_tail(&self, verbose: bool, lines: usize) -> Result<(Status, Vec<String>)> {
-        let mut tail = Tail::new(lines);
-        let (status, _) = self.run_with(verbose, || (), &mut |out| tail.feed(out), &mut |_| {})?;
-        Ok((status, tail.finish()))
-    }
-
-    /// Runs `attempt`, a run of this command, and after a failure Nix reports as transient
-    /// (`failure::Seen::transient`) runs it again, up to `retries` times, pausing 1 s, 2 s,
-    /// 4 s … first. A cancel during a pause cancels at once.
-    pub fn retrying(
-        &self,
-        retries: u32,
-        mut attempt: impl FnMut() -> Result<Finished>,
-    ) -> Result<Finished> {
-        let mut retried = 0;
-        loop {
-            let finished = attempt()?;
-            if finished.status.success() || retried == retries {
-                return Ok(finished);
-            }
-            let Some(why) = finished.seen.transient() else {
-                return Ok(finished);
-            };
-            retried += 1;
-            let pause = pause_before(retried);
-            log::note(&format!(
-                "{} failed in a way another attempt may fix ({why}); retry {retried} of \
-                 {retries} in {} s",
-                self.program,
-                pause.as_secs()
-            ));
-            if let Some(signal) = signals::pause(pause) {
-                return Err(Error::Cancelled(signal));
-            }
-        }
-    }
-
-    fn run_keeping_stdout(
+    /// Runs the command to completion, calling `started` as soon as it has started, and
+    /// handing its stderr to `on_stderr` as it arrives. A signal to us is forwarded to it and
+    /// reported as `Error::Cancelled` once it has exited; any other status is the caller's.
+    pub fn run(
         &self,
         verbose: bool,
         started: impl FnOnce(),
-        log: &mut dyn FnMut(&[u8]),
-    ) -> Result<Finished> {
+        on_stderr: &mut dyn FnMut(&[u8]),
+    ) -> Result<Ran> {
         let limit = self.stdout_mib << 20;
         let mut kept = Vec::new();
         let mut keep = |chunk: &[u8]| {
             let room = (limit + 1).saturating_sub(kept.len());
             kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
         };
-        let (status, seen) = self.run_with(verbose, started, &mut keep, log)?;
-        Ok(Finished {
+        let status = self.run_with(verbose, started, &mut keep, on_stderr)?;
+        Ok(Ran {
             status,
             stdout: (kept.len() <= limit).then_some(kept),
-            seen,
         })
     }
 
-    /// Runs the command once, handing its stdout and stderr to `on_stdout` and `log` as
-    /// they arrive; its stderr is also read for what went wrong (`failure::Scanner`).
+    /// Runs the command for the last `lines` lines of its stdout (`nix-store --read-log`,
+    /// whose output may be as long as a build log), each made `text::printable`; its
+    /// stderr is not shown.
+    pub fn run_for_tail(&self, verbose: bool, lines: usize) -> Result<(Status, Vec<String>)> {
+        let mut tail = Tail::new(lines);
+        let status = self.run_with(verbose, || (), &mut |out| tail.feed(out), &mut |_| {})?;
+        Ok((status, tail.finish()))
+    }
+
+    /// Runs the command once, handing its stdout and stderr to `on_stdout` and `on_stderr`
+    /// as they arrive.
     fn run_with(
         &self,
         verbose: bool,
         started: impl FnOnce(),
         on_stdout: &mut dyn FnMut(&[u8]),
-        log: &mut dyn FnMut(&[u8]),
-    ) -> Result<(Status, Seen)> {
+        on_stderr: &mut dyn FnMut(&[u8]),
+    ) -> Result<Status> {
         if let Some(signal) = signals::received() {
             return Err(Error::Cancelled(signal));
         }
@@ -304,14 +245,10 @@ impl NixCommand {
         let forwarding = Forwarding::to(child.id());
         started();
 
-        let mut scanner = Scanner::new(&store::store_dir());
-        let read = pipes::read_until_exit(&mut child, on_stdout, &mut |chunk| {
-            log(chunk);
-            scanner.feed(chunk);
-        });
-        // Nix has exited (`read_until_exit` returns only then; waited for here if reading
-        // failed) but is not yet reaped, so its pid cannot have been reused: only now may
-        // signals stop going to it.
+        let read = pipes::read_until_exit(&mut child, on_stdout, on_stderr);
+        // The child has exited (`read_until_exit` returns only then; waited for here if
+        // reading failed) but is not yet reaped, so its pid cannot have been reused: only now
+        // may signals stop going to it.
         if read.is_err() {
             let _ = pipes::wait_for_exit(child.id());
         }
@@ -323,10 +260,10 @@ impl NixCommand {
         }
         let status = status.map_err(|e| Error::io(format!("waiting for {}", self.program), e))?;
         read.map_err(|e| Error::io(format!("reading the output of {}", self.program), e))?;
-        Ok((status.into(), scanner.finish()))
+        Ok(status.into())
     }
 
-    /// The error for a Nix that ran and failed, carrying the command line.
+    /// The error for a Nix command that ran and failed, carrying the command line.
     pub fn failed(&self, status: Status) -> Error {
         Error::Nix {
             command: self.display_brief(),
@@ -339,10 +276,14 @@ impl NixCommand {
         let program = self.program;
         match err.kind() {
             io::ErrorKind::NotFound => {
-                Error::NixMissing(format!("{program} not found on PATH; is Nix installed?"))
+                let hint = match program.starts_with("nix") {
+                    true => "; is Nix installed?",
+                    false => "",
+                };
+                Error::ProgramMissing(format!("{program} not found on PATH{hint}"))
             }
             io::ErrorKind::PermissionDenied => {
-                Error::NixMissing(format!("{program} on PATH is not executable: {err}"))
+                Error::ProgramMissing(format!("{program} on PATH is not executable: {err}"))
             }
             // Only nix-store's .drvs grow the command line: one word each.
             io::ErrorKind::ArgumentListTooLong => Error::io(
@@ -386,54 +327,6 @@ pub fn file_holding(bytes: &[u8]) -> io::Result<File> {
     file.write_all(bytes)?;
     file.seek(SeekFrom::Start(0))?;
     Ok(file)
-}
-
-/// How a child process ended, as the exit status a shell would report for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Code(i32),
-    Signal(i32),
-}
-
-impl Status {
-    pub fn success(self) -> bool {
-        self == Status::Code(0)
-    }
-
-    /// The status a caller of this tool sees: Nix's own code unchanged, 128+N for signal N.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            // An exit status is a byte; std hands it over as an i32.
-            Status::Code(code) => code as u8,
-            Status::Signal(signal) => 128 + signal as u8,
-        }
-    }
-}
-
-impl From<std::process::ExitStatus> for Status {
-    fn from(status: std::process::ExitStatus) -> Self {
-        use std::os::unix::process::ExitStatusExt;
-        match (status.code(), status.signal()) {
-            (Some(code), _) => Status::Code(code),
-            (None, Some(signal)) => Status::Signal(signal),
-            // Stopped or continued: not reported by wait; a failure if ever seen.
-            (None, None) => Status::Code(1),
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Status::Code(code) => write!(f, "exit status {code}"),
-            Status::Signal(signal) => {
-                let name = Signal::try_from(*signal)
-                    .map(|s| s.as_str())
-                    .unwrap_or("unknown signal");
-                write!(f, "signal {signal} ({name})")
-            }
-        }
-    }
 }
 
 /// Quotes one argument for a POSIX shell: bare when safe, else in single quotes; bytes that

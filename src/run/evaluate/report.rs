@@ -6,9 +6,9 @@
 //! through us, and `parse` reads it. The expression is given `TAG` from here, so that the
 //! whole protocol is in this file.
 
-use crate::drv::Output;
 use crate::error::{Error, Result};
 use crate::store;
+use crate::store::drv::Output;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
