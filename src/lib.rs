@@ -15,6 +15,7 @@ mod built;
 mod cli;
 mod error;
 mod log;
+mod paths;
 mod process;
 mod report;
 mod request;

@@ -9,10 +9,10 @@ pub use target::Target;
 
 use crate::cli::Args;
 use crate::error::{Error, Result};
-use crate::store;
+use crate::{paths, store};
 use attr::AttrPath;
 use std::ffi::OsString;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// What to do with the result.
 #[derive(Debug)]
@@ -99,9 +99,9 @@ impl Request {
             out_link: if args.no_out_link {
                 None
             } else {
-                Some(absolute(&args.out_link)?)
+                Some(paths::absolute(&args.out_link)?)
             },
-            root: absolute(&args.file)?,
+            root: paths::absolute(&args.file)?,
             root_args,
             nix_options,
             show_trace: !args.no_show_trace,
@@ -155,44 +155,4 @@ fn single_target(store: &Path, args: &Args) -> Result<Target> {
         drv_path: args.drv_path.clone(),
         attr_path,
     })
-}
-
-/// `path` made absolute against the working directory, with `.` and `..` resolved without
-/// following symlinks, as Nix's `absPath` does, so the link we expect is the link Nix makes.
-pub fn absolute(path: &Path) -> Result<PathBuf> {
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        let cwd = std::env::current_dir()
-            .map_err(|e| Error::io("cannot find the working directory", e))?;
-        cwd.join(path)
-    };
-    let mut normal = PathBuf::from("/");
-    for component in joined.components() {
-        match component {
-            Component::Normal(name) => normal.push(name),
-            Component::ParentDir => {
-                normal.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    Ok(normal)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn absolute_resolves_dots_like_nix() {
-        for (path, expected) in [
-            ("/a/./b/../c", "/a/c"),
-            ("/a//b/", "/a/b"),
-            ("/..", "/"),
-            ("/a/b/..", "/a"),
-        ] {
-            assert_eq!(absolute(Path::new(path)).unwrap(), Path::new(expected));
-        }
-    }
 }

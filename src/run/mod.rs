@@ -122,7 +122,10 @@ fn build_once(request: &Request) -> Result<Outcome<'_>> {
 
     if gone.is_empty() && request.targets.iter().all(|t| t.drv_path.is_some()) {
         let planned = planned_links(request, &recorded);
-        links::check(&request.store, &planned)?;
+        let relinks = links::check(&request.store, &planned)?;
+        if !request.dry_run {
+            relinks.apply()?;
+        }
         // git runs while Nix builds.
         let mut git = None;
         match realise::realise(request, recorded, || git = worktree::Check::start(planned))? {
@@ -133,7 +136,10 @@ fn build_once(request: &Request) -> Result<Outcome<'_>> {
             realise::Realised::Vanished(drvs) => gone = drvs,
         }
     } else if let Some(base) = &request.out_link {
-        links::check_place(&request.store, base)?;
+        let relinks = links::check_family(&request.store, base)?;
+        if !request.dry_run {
+            relinks.apply()?;
+        }
     }
 
     re_evaluating(request, &gone)?;
