@@ -117,6 +117,12 @@ pub struct Args {
     #[arg(long, help_heading = "Result")]
     pub json: bool,
 
+    /// After the run, write a JUnit XML report to FILE, one test case per target, with
+    /// failures, skipped targets and build times, for Buildkite Test Engine; written whole or
+    /// not at all, also when Nix fails or the step is cancelled
+    #[arg(long, value_name = "FILE", help_heading = "Result")]
+    pub junit: Option<PathBuf>,
+
     /// After the build, replace this process with the built program, passing ARGS
     #[arg(long, conflicts_with = "json", help_heading = "Result")]
     pub exec: bool,

@@ -45,14 +45,22 @@ pub fn run(args: Args, stdout_closed: bool) -> Result<()> {
     if stdout_closed && !matches!(request.form, Form::Exec(_)) {
         return Err(report::stdout::closed());
     }
-    match run::build(&request)? {
+    let outcome = match run::build(&request) {
+        Ok(outcome) => outcome,
+        Err(Error::Cancelled(signal)) => return Err(report::cancelled(&request, signal)),
+        Err(error) => return Err(report::errored(&request, error)),
+    };
+    match outcome {
         Outcome::DryRun(command) => report::dry_run(command),
-        Outcome::Built(built) => {
+        Outcome::Built { built, builds } => {
             // A cancel that came after Nix finished still cancels the step.
             if let Some(signal) = process::signals::received() {
-                return Err(Error::Cancelled(signal));
+                return Err(report::cancelled(&request, signal));
             }
-            report::built(&request, &built)
+            report::built(&request, &built, &builds).map_err(|e| match e {
+                Error::Cancelled(_) => e,
+                e => report::errored(&request, e),
+            })
         }
         Outcome::Failed(failure) => Err(report::failed(&request, failure)),
     }

@@ -11,16 +11,7 @@ pub const MAX_LINES_SHOWN: usize = 1000;
 /// A line of Nix's, or of a build log, as text that is safe to show anywhere: terminal
 /// escapes removed, bytes that are not UTF-8 and other control characters replaced.
 pub fn printable(raw: &[u8]) -> String {
-    let mut bytes = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == 0x1b {
-            i += escape_len(&raw[i..]);
-            continue;
-        }
-        bytes.push(raw[i]);
-        i += 1;
-    }
+    let mut bytes = without_escapes(raw);
     // A line ended by CR LF (ssh's messages) ends at the CR.
     if bytes.last() == Some(&b'\r') {
         bytes.pop();
@@ -33,6 +24,22 @@ pub fn printable(raw: &[u8]) -> String {
             c => c,
         })
         .collect()
+}
+
+/// `raw` without its terminal escape sequences, as Nix prints a message where stderr is no
+/// terminal; every other byte as it is.
+pub fn without_escapes(raw: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == 0x1b {
+            i += escape_len(&raw[i..]);
+            continue;
+        }
+        bytes.push(raw[i]);
+        i += 1;
+    }
+    bytes
 }
 
 /// The length of the terminal escape sequence at the start of `bytes` (which starts with

@@ -296,9 +296,10 @@ fn json_says_which_targets_failed_and_why() {
         "message": "build failed: the builder failed with exit code 3",
         "log": ["line 28", "line 29", "line 30"],
     });
-    let failed = |label: &str, drv: &Path| {
+    let failed = |label: &str, attr: &str, drv: &Path| {
         json!({
             "label": label,
+            "attrPath": [attr],
             "drvPath": drv,
             "method": "realise",
             "status": "failed",
@@ -310,13 +311,18 @@ fn json_says_which_targets_failed_and_why() {
         })
     };
     let fine = output_of(&batch.drvs[2]);
+    let mut targets = value["targets"].clone();
+    for target in targets.as_array_mut().unwrap() {
+        target.as_object_mut().unwrap().remove("seconds");
+    }
     assert_eq!(
-        value,
+        targets,
         json!([
-            failed("//a", &batch.drvs[0]),
-            failed("//b", &batch.drvs[1]),
+            failed("//a", "needsBroken", &batch.drvs[0]),
+            failed("//b", "needsNeedsBroken", &batch.drvs[1]),
             {
                 "label": "//c",
+                "attrPath": ["fine"],
                 "drvPath": batch.drvs[2],
                 "method": "realise",
                 "status": "built",
@@ -355,7 +361,7 @@ fn json_shows_of_a_target_built_all_the_same_only_the_outputs_asked_for() {
     run.fails_with(bare.code().filter(|&c| c != 0).expect("the batch fails"));
     let value: Value = serde_json::from_slice(&run.out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
-    let multi = &value[0];
+    let multi = &value["targets"][0];
     assert_eq!(multi["status"], "built", "{}", run.explain());
     let outputs = multi["outputs"].as_object().expect("outputs");
     assert_eq!(
@@ -366,7 +372,7 @@ fn json_shows_of_a_target_built_all_the_same_only_the_outputs_asked_for() {
     );
     let out = outputs["out"].as_str().unwrap_or_default();
     assert!(out.ends_with(&format!("-multi-{}", depot.nonce)), "{out}");
-    assert_eq!(value[1]["status"], "failed", "{}", run.explain());
+    assert_eq!(value["targets"][1]["status"], "failed", "{}", run.explain());
 }
 
 #[test]
@@ -375,7 +381,7 @@ fn json_stays_valid_whatever_the_log_holds() {
     let run = depot.run(["-A", "odd", "--no-out-link", "--json"]);
     let value: Value = serde_json::from_slice(&run.out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
-    let failure = &value[0]["failure"];
+    let failure = &value["targets"][0]["failure"];
     assert_eq!(failure["kind"], "build-failed", "{}", run.explain());
     assert_eq!(
         failure["derivations"][0]["log"][0],
@@ -402,16 +408,21 @@ fn json_says_when_an_attribute_path_names_no_derivation() {
         .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
     assert_eq!(
         value,
-        json!([{
-            "method": "evaluate",
-            "status": "failed",
-            "failure": {
-                "kind": "missing-attribute",
-                "message": "the attribute path names no derivation",
-                "derivations": [],
-                "log": ["cannot build nested.missing.leaf: nested has no attribute missing"],
-            },
-        }])
+        json!({
+            "targets": [{
+                "attrPath": ["nested", "missing", "leaf"],
+                "method": "evaluate",
+                "status": "failed",
+                "failure": {
+                    "kind": "missing-attribute",
+                    "message": "the attribute path names no derivation",
+                    "derivations": [],
+                    "log": ["cannot build nested.missing.leaf: nested has no attribute missing"],
+                },
+                "seconds": 0.0,
+            }],
+            "builds": [],
+        })
     );
     let stderr = run.stderr();
     let lines: Vec<&str> = stderr

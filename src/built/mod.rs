@@ -34,10 +34,11 @@ impl Method {
     }
 }
 
-/// One target, built.
+/// One derivation, built: the targets it stands for (indices into the request's, in order;
+/// targets naming one derivation share it, as Nix builds and links it once).
 #[derive(Debug)]
 pub struct Built {
-    pub label: Option<String>,
+    pub targets: Vec<usize>,
     pub drv_path: PathBuf,
     pub method: Method,
     pub outputs: Vec<BuiltOutput>,
@@ -53,7 +54,8 @@ pub struct BuiltOutput {
 /// What one target should produce: the outputs asked for, with the paths the derivation
 /// gives them.
 pub struct Expected {
-    pub label: Option<String>,
+    /// The targets it stands for, as `Built::targets`.
+    pub targets: Vec<usize>,
     pub drv_path: PathBuf,
     pub outputs: Vec<Output>,
 }
@@ -148,7 +150,7 @@ pub fn verify(
             });
         }
         built.push(Built {
-            label: target.label,
+            targets: target.targets,
             drv_path: target.drv_path,
             method,
             outputs,

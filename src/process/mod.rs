@@ -24,6 +24,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// A command line, built up and then run once.
 pub struct CommandLine {
@@ -33,6 +34,10 @@ pub struct CommandLine {
     stdin: Option<Vec<u8>>,
     /// How much of its stdout is kept, in MiB (`stdout_limit_for`).
     stdout_mib: usize,
+    /// How long it may run before it is killed (SIGKILL); without one, as long as it takes.
+    limit: Option<Duration>,
+    /// Whether it runs although the run was cancelled (to tell what the cancel stopped).
+    despite_cancel: bool,
 }
 
 /// Ends the here-document that shows a command's stdin. No line of a generated expression
@@ -107,6 +112,8 @@ impl CommandLine {
             args: Vec::new(),
             stdin: None,
             stdout_mib: 1,
+            limit: None,
+            despite_cancel: false,
         }
     }
 
@@ -132,6 +139,19 @@ impl CommandLine {
     /// no list of paths; the bound keeps a Nix gone wrong from filling our memory.
     pub fn stdout_limit_for(&mut self, targets: usize) -> &mut Self {
         self.stdout_mib = 1 + targets / 64;
+        self
+    }
+
+    /// Kills the command (SIGKILL) if it runs longer than `limit`.
+    pub fn time_limit(&mut self, limit: Duration) -> &mut Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Runs the command even after a signal cancelled the run, as the report of what the
+    /// cancel stopped needs; a further signal still reaches it.
+    pub fn despite_cancel(&mut self) -> &mut Self {
+        self.despite_cancel = true;
         self
     }
 
@@ -217,7 +237,8 @@ impl CommandLine {
         on_stdout: &mut dyn FnMut(&[u8]),
         on_stderr: &mut dyn FnMut(&[u8]),
     ) -> Result<Status> {
-        if let Some(signal) = signals::received() {
+        let cancelled = || signals::received().filter(|_| !self.despite_cancel);
+        if let Some(signal) = cancelled() {
             return Err(Error::Cancelled(signal));
         }
         if verbose {
@@ -245,7 +266,8 @@ impl CommandLine {
         let forwarding = Forwarding::to(child.id());
         started();
 
-        let read = pipes::read_until_exit(&mut child, on_stdout, on_stderr);
+        let deadline = self.limit.map(|limit| Instant::now() + limit);
+        let read = pipes::read_until_exit(&mut child, deadline, on_stdout, on_stderr);
         // The child has exited (`read_until_exit` returns only then; waited for here if
         // reading failed) but is not yet reaped, so its pid cannot have been reused: only now
         // may signals stop going to it.
@@ -255,7 +277,7 @@ impl CommandLine {
         drop(forwarding);
         let status = child.wait();
 
-        if let Some(signal) = signals::received() {
+        if let Some(signal) = cancelled() {
             return Err(Error::Cancelled(signal));
         }
         let status = status.map_err(|e| Error::io(format!("waiting for {}", self.program), e))?;

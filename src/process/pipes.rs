@@ -26,9 +26,10 @@ const BETWEEN_CHECKS: usize = 64 << 10;
 const LEFT_IN_PIPE: usize = 1 << 20;
 
 /// Reads `child`'s piped stdout and stderr until it exits, handing each to its function as
-/// it arrives.
+/// it arrives. Past `deadline`, it is killed.
 pub fn read_until_exit(
     child: &mut Child,
+    deadline: Option<Instant>,
     on_stdout: &mut dyn FnMut(&[u8]),
     on_stderr: &mut dyn FnMut(&[u8]),
 ) -> io::Result<()> {
@@ -64,6 +65,10 @@ pub fn read_until_exit(
         }
         if ready == 0 || checked.elapsed() >= EXIT_CHECK {
             checked = Instant::now();
+            if deadline.is_some_and(|deadline| checked >= deadline) {
+                // Reaped only by the caller, so the pid is still the child's.
+                let _ = child.kill();
+            }
             if has_exited(pid, WaitPidFlag::WNOHANG)? {
                 break;
             }

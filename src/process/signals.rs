@@ -51,6 +51,14 @@ pub fn received() -> Option<i32> {
     }
 }
 
+/// A signal's name, as a person reads it: `SIGTERM`.
+pub fn name(signal: i32) -> String {
+    match Signal::try_from(signal) {
+        Ok(signal) => signal.as_str().into(),
+        Err(_) => format!("signal {signal}"),
+    }
+}
+
 /// Waits for `duration`, unless a signal asks us to stop first: then returns that signal at
 /// once. Only after `Forwarding::install` do signals reach us here.
 pub fn pause(duration: Duration) -> Option<i32> {

@@ -24,35 +24,11 @@ pub fn print_paths(built: &[Built]) -> Result<()> {
     write(&text)
 }
 
-/// Prints one JSON array, one object per target: the fields of `nix build --json`
-/// (`drvPath`, `outputs`) plus `outLinks`, `method`, `status` and `label` for drvmap
-/// targets. (When Nix fails, `summary` prints the array.)
-pub fn print_json(built: &[Built]) -> Result<()> {
-    use serde_json::{Map, Value};
-    let text = |path: &std::path::Path| Value::from(path.to_string_lossy());
-    let targets: Vec<Value> = built
-        .iter()
-        .map(|b| {
-            let mut target = Map::new();
-            if let Some(label) = &b.label {
-                target.insert("label".into(), label.as_str().into());
-            }
-            target.insert("drvPath".into(), text(&b.drv_path));
-            let outputs = b.outputs.iter().map(|o| (o.name.clone(), text(&o.path)));
-            target.insert("outputs".into(), Value::Object(outputs.collect()));
-            let links = b
-                .outputs
-                .iter()
-                .filter_map(|o| Some((o.name.clone(), text(o.link.as_ref()?))));
-            target.insert("outLinks".into(), Value::Object(links.collect()));
-            target.insert("method".into(), b.method.as_str().into());
-            target.insert("status".into(), "built".into());
-            Value::Object(target)
-        })
-        .collect();
-    let mut json = Value::Array(targets).to_string().into_bytes();
+/// Prints `value`, JSON, on one line. After a cancel too: `--json` says what it stopped.
+pub fn print_json(value: &serde_json::Value) -> Result<()> {
+    let mut json = value.to_string().into_bytes();
     json.push(b'\n');
-    write(&json)
+    write_out(&json)
 }
 
 /// The Nix command of a `--dry-run`, ended by a newline.
@@ -66,6 +42,10 @@ pub fn write(text: &[u8]) -> Result<()> {
     if let Some(signal) = crate::process::signals::received() {
         return Err(Error::Cancelled(signal));
     }
+    write_out(text)
+}
+
+fn write_out(text: &[u8]) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text)

@@ -47,6 +47,8 @@ pub struct Request {
     pub log_lines: usize,
     /// How many times Nix runs again after a transient failure.
     pub retries: u32,
+    /// Where to write the JUnit report (`--junit`), absolute.
+    pub junit: Option<PathBuf>,
     /// The `--context` of the Buildkite annotation made when Nix fails, under Buildkite.
     pub annotation: Option<OsString>,
     pub form: Form,
@@ -111,6 +113,7 @@ impl Request {
             log_groups: args.log_groups || buildkite,
             log_lines: args.log_lines.into(),
             retries: args.retries,
+            junit: args.junit.as_deref().map(report_file).transpose()?,
             annotation: buildkite.then(annotation_context),
             form: match (args.json, args.exec) {
                 (true, _) => Form::Json,
@@ -131,6 +134,23 @@ fn annotation_context() -> OsString {
         context.push(job);
     }
     context
+}
+
+/// `--junit`'s file, absolute, once it is known that a file can be written there: its
+/// directory must exist, and it must not be a directory itself.
+fn report_file(file: &Path) -> Result<PathBuf> {
+    let file = paths::absolute(file)?;
+    let bad = |why: String| Err(Error::Usage(format!("--junit {}: {why}", file.display())));
+    let dir = file.parent().unwrap_or(Path::new("/"));
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return bad(format!("{} is not a directory", dir.display())),
+        Err(e) => return bad(format!("its directory {}: {e}", dir.display())),
+    }
+    if std::fs::metadata(&file).is_ok_and(|meta| meta.is_dir()) {
+        return bad("is a directory".into());
+    }
+    Ok(file)
 }
 
 /// The target given by `--drv-path` and `--attr`/`-A`.

@@ -7,7 +7,11 @@
 mod evaluate;
 pub mod failure;
 mod nix;
+mod nix_log;
 mod realise;
+mod version;
+
+pub use nix::Build;
 
 use crate::built::{Built, Expected, Method, collector, links, worktree};
 use crate::error::{Error, Result};
@@ -16,14 +20,17 @@ use crate::process::signals;
 use crate::request::{Request, Target};
 use crate::store::drv;
 use failure::Seen;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What running Nix came to.
 pub enum Outcome<'a> {
-    /// Every target, built and verified.
-    Built(Vec<Built>),
+    /// Every target, built and verified; `builds` are those Nix ran for them.
+    Built {
+        built: Vec<Built>,
+        builds: Vec<Build>,
+    },
     /// `--dry-run`: the command that would have run, shown as a person would paste it.
     DryRun(Vec<u8>),
     Failed(Box<Failure<'a>>),
@@ -35,6 +42,16 @@ pub enum Failure<'a> {
     Nix {
         error: Error,
         seen: Seen,
+        builds: Vec<Build>,
+        attempted: Vec<Attempted<'a>>,
+        method: Method,
+    },
+    /// The run was cancelled by `signal` while Nix ran; Nix has stopped. `builds` are those
+    /// it had started.
+    Cancelled {
+        signal: i32,
+        seen: Seen,
+        builds: Vec<Build>,
         attempted: Vec<Attempted<'a>>,
         method: Method,
     },
@@ -45,6 +62,16 @@ pub enum Failure<'a> {
         attempted: Vec<Attempted<'a>>,
         index: usize,
     },
+}
+
+impl Failure<'_> {
+    /// The error the run ends with.
+    pub fn into_error(self) -> Error {
+        match self {
+            Failure::Nix { error, .. } | Failure::NoDerivation { error, .. } => error,
+            Failure::Cancelled { signal, .. } => Error::Cancelled(signal),
+        }
+    }
 }
 
 /// A target as Nix was asked to build it; its `.drv` is `None` when evaluation failed first.
@@ -60,13 +87,13 @@ pub struct Attempted<'a> {
 pub fn build(request: &Request) -> Result<Outcome<'_>> {
     let mut retried = 0;
     loop {
-        let built = match build_once(request)? {
-            Outcome::Built(built) => built,
+        let (built, builds) = match build_once(request)? {
+            Outcome::Built { built, builds } => (built, builds),
             other => return Ok(other),
         };
         let Some(gone) = collector::taken(built.iter().flat_map(|b| &b.outputs).map(|o| &*o.path))
         else {
-            return Ok(Outcome::Built(built));
+            return Ok(Outcome::Built { built, builds });
         };
         if retried > request.retries {
             return Err(Error::Collected(format!(
@@ -101,22 +128,30 @@ pub fn build(request: &Request) -> Result<Outcome<'_>> {
 fn build_once(request: &Request) -> Result<Outcome<'_>> {
     let mut recorded: Vec<Expected> = Vec::with_capacity(request.targets.len());
     let mut gone: Vec<PathBuf> = Vec::new();
-    let mut seen: HashSet<&Path> = HashSet::with_capacity(request.targets.len());
-    for target in &request.targets {
+    // Each .drv's place in `recorded`, `None` if it is gone: Nix builds a .drv named twice
+    // once, and links it once.
+    let mut seen: HashMap<&Path, Option<usize>> = HashMap::with_capacity(request.targets.len());
+    for (index, target) in request.targets.iter().enumerate() {
         let Some(drv_path) = &target.drv_path else {
             continue;
         };
-        // Nix builds a .drv named twice once, and links it once.
-        if !seen.insert(drv_path) {
-            continue;
-        }
-        match drv::read_outputs(drv_path)? {
-            Some(outputs) => recorded.push(Expected {
-                label: target.label.clone(),
-                drv_path: drv_path.clone(),
-                outputs: drv::select(outputs, &request.outputs, drv_path)?,
-            }),
-            None => gone.push(drv_path.clone()),
+        match seen.get(drv_path.as_path()) {
+            Some(Some(at)) => recorded[*at].targets.push(index),
+            Some(None) => {}
+            None => match drv::read_outputs(drv_path)? {
+                Some(outputs) => {
+                    seen.insert(drv_path, Some(recorded.len()));
+                    recorded.push(Expected {
+                        targets: vec![index],
+                        drv_path: drv_path.clone(),
+                        outputs: drv::select(outputs, &request.outputs, drv_path)?,
+                    });
+                }
+                None => {
+                    seen.insert(drv_path, None);
+                    gone.push(drv_path.clone());
+                }
+            },
         }
     }
 
@@ -129,8 +164,9 @@ fn build_once(request: &Request) -> Result<Outcome<'_>> {
         // git runs while Nix builds.
         let mut git = None;
         match realise::realise(request, recorded, || git = worktree::Check::start(planned))? {
-            realise::Realised::Done(Outcome::Built(built)) => {
-                return Ok(Outcome::Built(finish(built, git)));
+            realise::Realised::Done(Outcome::Built { built, builds }) => {
+                let built = finish(built, git);
+                return Ok(Outcome::Built { built, builds });
             }
             realise::Realised::Done(other) => return Ok(other),
             realise::Realised::Vanished(drvs) => gone = drvs,
@@ -143,8 +179,8 @@ fn build_once(request: &Request) -> Result<Outcome<'_>> {
     }
 
     re_evaluating(request, &gone)?;
-    let built = match evaluate::evaluate(request)? {
-        Outcome::Built(built) => built,
+    let (built, builds) = match evaluate::evaluate(request)? {
+        Outcome::Built { built, builds } => (built, builds),
         other => return Ok(other),
     };
     // Which links the fallback made is known only now.
@@ -153,7 +189,8 @@ fn build_once(request: &Request) -> Result<Outcome<'_>> {
         .flat_map(|b| &b.outputs)
         .filter_map(|o| o.link.clone());
     let git = worktree::Check::start(made.collect());
-    Ok(Outcome::Built(finish(built, git)))
+    let built = finish(built, git);
+    Ok(Outcome::Built { built, builds })
 }
 
 fn finish(built: Vec<Built>, git: Option<worktree::Check>) -> Vec<Built> {

@@ -1,14 +1,19 @@
-//! Running one Nix command: its log passes on to our stderr as it arrives, while `failure`
-//! reads it for what went wrong; after a failure Nix reports as transient, the command runs
-//! again (`retrying`).
+//! Running one Nix command: its log passes on to our stderr as it arrives (`nix_log`), while
+//! `failure` reads it for what went wrong and the builds it starts are timed; after a
+//! failure Nix reports as transient, the command runs again (`retrying`). A cancel ends the
+//! run with what Nix was doing then, for the report.
 
 use super::failure::{Scanner, Seen};
+use super::nix_log::{Format, NixLog};
+use super::version;
 use crate::error::{Error, Result};
 use crate::process::{CommandLine, signals};
+use crate::request::Request;
 use crate::status::Status;
 use crate::{log, store};
 use std::io::Write;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 
 /// What a finished Nix process left us.
 pub struct Finished {
@@ -17,33 +22,109 @@ pub struct Finished {
     pub stdout: Option<Vec<u8>>,
     /// What Nix's stderr said went wrong.
     pub seen: Seen,
+    /// The builds Nix started, in order.
+    pub builds: Vec<Build>,
+    /// The signal that cancelled the run; Nix has stopped.
+    pub cancelled: Option<i32>,
 }
 
-/// Runs `command`, a Nix command, calling `started` once Nix runs. Nix's stderr passes to
-/// ours byte for byte as it arrives.
-pub fn run(command: &CommandLine, verbose: bool, started: impl FnOnce()) -> Result<Finished> {
-    run_reading_stderr(command, verbose, started, &mut |log| {
+/// One build Nix ran.
+#[derive(Clone, Debug)]
+pub struct Build {
+    pub drv: PathBuf,
+    pub started: SystemTime,
+    started_at: Instant,
+    /// When it ended, if Nix said so: only where its log is read as JSON.
+    ended: Option<Instant>,
+    /// Whether Nix says when builds end (its log read as JSON), so that one without an end
+    /// had not ended.
+    timed: bool,
+}
+
+impl Build {
+    /// How long it took, if known.
+    pub fn took(&self) -> Option<Duration> {
+        Some(self.ended? - self.started_at)
+    }
+
+    /// Whether it was still building when Nix stopped: `None` where Nix does not say.
+    pub fn unfinished(&self) -> Option<bool> {
+        self.timed.then_some(self.ended.is_none())
+    }
+
+    /// How long it had been building by now.
+    pub fn so_far(&self) -> Duration {
+        self.started_at.elapsed()
+    }
+}
+
+/// How Nix is to write its log for `request`: as JSON where build times are wanted and
+/// Nix can give them (2.4 and later), else plain.
+pub fn log_format(request: &Request) -> Format {
+    let wanted = request.junit.is_some() || matches!(request.form, crate::request::Form::Json);
+    match wanted && version::nix_version(request.verbose) >= Some((2, 4)) {
+        true => Format::Json,
+        false => Format::Plain,
+    }
+}
+
+/// Runs `command`, a Nix command given `log_format(request)`'s flags, calling `started` once
+/// Nix runs. What Nix prints on stderr passes to ours as it arrives.
+pub fn run(command: &CommandLine, request: &Request, started: impl FnOnce()) -> Result<Finished> {
+    run_reading_stderr(command, request, started, &mut |log| {
         // A closed stderr loses the log, not the build.
         let _ = std::io::stderr().write_all(log);
     })
 }
 
-/// As `run`, but Nix's stderr is handed to `log` as it arrives instead.
+/// As `run`, but what Nix prints on stderr is handed to `log` as it arrives instead.
 pub fn run_reading_stderr(
     command: &CommandLine,
-    verbose: bool,
+    request: &Request,
     started: impl FnOnce(),
     log: &mut dyn FnMut(&[u8]),
 ) -> Result<Finished> {
+    // A JSON line holds the evaluation's report, at most 16 MiB and 16 KiB a target, escaped.
+    let cap = (64 << 20) + (request.targets.len() << 15);
+    let mut nix_log = NixLog::new(log_format(request), cap);
     let mut scanner = Scanner::new(&store::store_dir());
-    let ran = command.run(verbose, started, &mut |chunk| {
-        log(chunk);
-        scanner.feed(chunk);
-    })?;
+    let mut starts: Vec<(Instant, SystemTime)> = Vec::new();
+    let mut read = |text: &[u8]| {
+        log(text);
+        scanner.feed(text);
+        while starts.len() < scanner.started().len() {
+            starts.push((Instant::now(), SystemTime::now()));
+        }
+    };
+    let ran = command.run(request.verbose, started, &mut |chunk| {
+        nix_log.feed(chunk, &mut read)
+    });
+    let ended = nix_log.finish(&mut read);
+    let timed = log_format(request) == Format::Json;
+    let seen = scanner.finish();
+    let builds = seen
+        .started
+        .iter()
+        .zip(starts)
+        .map(|(drv, (started_at, started))| Build {
+            drv: drv.clone(),
+            started,
+            started_at,
+            ended: ended.get(drv).copied(),
+            timed,
+        })
+        .collect();
+    let (status, stdout, cancelled) = match ran {
+        Ok(ran) => (ran.status, ran.stdout, None),
+        Err(Error::Cancelled(signal)) => (Status::Signal(signal), None, Some(signal)),
+        Err(e) => return Err(e),
+    };
     Ok(Finished {
-        status: ran.status,
-        stdout: ran.stdout,
-        seen: scanner.finish(),
+        status,
+        stdout,
+        seen,
+        builds,
+        cancelled,
     })
 }
 
@@ -58,7 +139,7 @@ pub fn retrying(
     let mut retried = 0;
     loop {
         let finished = attempt()?;
-        if finished.status.success() || retried == retries {
+        if finished.status.success() || finished.cancelled.is_some() || retried == retries {
             return Ok(finished);
         }
         let Some(why) = finished.seen.transient() else {

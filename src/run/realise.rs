@@ -39,6 +39,7 @@ pub fn realise<'a>(
         command.arg("--add-root").arg(base).arg("--indirect");
     }
     command.args(&request.nix_options);
+    command.args(nix::log_format(request).flags());
     if request.dry_run {
         return Ok(Realised::Done(Outcome::DryRun(command.display())));
     }
@@ -50,11 +51,30 @@ pub fn realise<'a>(
     );
     let mut started = Some(started);
     let finished = nix::retrying(&command, request.retries, || {
-        nix::run(&command, request.verbose, || {
-            started.take().map_or((), |f| f())
-        })
+        nix::run(&command, request, || started.take().map_or((), |f| f()))
     })?;
 
+    let attempted = || {
+        request
+            .targets
+            .iter()
+            .map(|target| Attempted {
+                target,
+                drv: target.drv_path.clone(),
+            })
+            .collect()
+    };
+    if let Some(signal) = finished.cancelled {
+        return Ok(Realised::Done(Outcome::Failed(Box::new(
+            Failure::Cancelled {
+                signal,
+                seen: finished.seen,
+                builds: finished.builds,
+                attempted: attempted(),
+                method: Method::Realise,
+            },
+        ))));
+    }
     if !finished.status.success() {
         let vanished: Vec<PathBuf> = targets
             .iter()
@@ -64,18 +84,11 @@ pub fn realise<'a>(
         if !vanished.is_empty() {
             return Ok(Realised::Vanished(vanished));
         }
-        let attempted = request
-            .targets
-            .iter()
-            .map(|target| Attempted {
-                target,
-                drv: target.drv_path.clone(),
-            })
-            .collect();
         return Ok(Realised::Done(Outcome::Failed(Box::new(Failure::Nix {
             error: command.failed(finished.status),
             seen: finished.seen,
-            attempted,
+            builds: finished.builds,
+            attempted: attempted(),
             method: Method::Realise,
         }))));
     }
@@ -92,5 +105,10 @@ pub fn realise<'a>(
         targets,
         Method::Realise,
     )
-    .map(|built| Realised::Done(Outcome::Built(built)))
+    .map(|built| {
+        Realised::Done(Outcome::Built {
+            built,
+            builds: finished.builds,
+        })
+    })
 }

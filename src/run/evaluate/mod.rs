@@ -16,7 +16,7 @@ use crate::request::attr::{AttrPath, nix_string};
 use crate::request::{Request, Target};
 use crate::store::drv;
 use report::{Found, Report};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -39,6 +39,7 @@ pub fn evaluate(request: &Request) -> Result<Outcome<'_>> {
         command.arg("--show-trace");
     }
     command.args(&request.nix_options);
+    command.args(nix::log_format(request).flags());
     if request.dry_run {
         return Ok(Outcome::DryRun(command.display()));
     }
@@ -51,9 +52,8 @@ pub fn evaluate(request: &Request) -> Result<Outcome<'_>> {
     let mut report = None;
     let mut finished = nix::retrying(&command, request.retries, || {
         let mut filter = report::Filter::new(std::io::stderr(), request.targets.len());
-        let finished = nix::run_reading_stderr(&command, request.verbose, || (), &mut |log| {
-            filter.feed(log)
-        });
+        let finished =
+            nix::run_reading_stderr(&command, request, || (), &mut |log| filter.feed(log));
         report = filter.finish();
         finished
     })?;
@@ -63,12 +63,22 @@ pub fn evaluate(request: &Request) -> Result<Outcome<'_>> {
         .as_deref()
         .map(|report| expected(request, report))
         .transpose();
+    // The report is ours, not Nix's to show.
+    finished.seen.forget_lines(&report::marker());
+    if let Some(signal) = finished.cancelled {
+        return Ok(Outcome::Failed(Box::new(Failure::Cancelled {
+            signal,
+            seen: finished.seen,
+            builds: finished.builds,
+            attempted: attempted(request, report.as_deref()),
+            method: Method::Evaluate,
+        })));
+    }
     if !finished.status.success() {
-        // The report is ours, not Nix's to show.
-        finished.seen.forget_lines(&report::marker());
         return Ok(Outcome::Failed(Box::new(Failure::Nix {
             error: command.failed(finished.status),
             seen: finished.seen,
+            builds: finished.builds,
             attempted: attempted(request, report.as_deref()),
             method: Method::Evaluate,
         })));
@@ -99,7 +109,10 @@ pub fn evaluate(request: &Request) -> Result<Outcome<'_>> {
         expected,
         Method::Evaluate,
     )
-    .map(Outcome::Built)
+    .map(|built| Outcome::Built {
+        built,
+        builds: finished.builds,
+    })
 }
 
 /// Each target with the `.drv` the report says it evaluated to, if it says so.
@@ -130,8 +143,9 @@ fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
         return Err(report::error("not one entry per target"));
     }
     let mut expected: Vec<Expected> = Vec::with_capacity(targets.len());
-    let mut seen: HashSet<PathBuf> = HashSet::with_capacity(targets.len());
-    for (target, found) in request.targets.iter().zip(targets) {
+    // Each .drv's place in `expected`.
+    let mut seen: HashMap<PathBuf, usize> = HashMap::with_capacity(targets.len());
+    for (index, (target, found)) in request.targets.iter().zip(targets).enumerate() {
         let (drv_path, outputs) = match found {
             Found::Derivation(drv_path, outputs) => (drv_path, outputs),
             Found::Missing { found, type_ } => return Err(missing(request, target, found, &type_)),
@@ -154,12 +168,16 @@ fn expected(request: &Request, report: &[u8]) -> Result<Vec<Expected>> {
             log::warn(&drift);
         }
         let outputs = drv::select(outputs, &request.outputs, &drv_path)?;
-        if seen.insert(drv_path.clone()) {
-            expected.push(Expected {
-                label: target.label.clone(),
-                drv_path,
-                outputs,
-            });
+        match seen.get(&drv_path) {
+            Some(&at) => expected[at].targets.push(index),
+            None => {
+                seen.insert(drv_path.clone(), expected.len());
+                expected.push(Expected {
+                    targets: vec![index],
+                    drv_path,
+                    outputs,
+                });
+            }
         }
     }
     if let (Some((index, output)), Some(base)) = (blocked.first(), &request.out_link) {

@@ -87,6 +87,11 @@ impl Scanner {
         self.keep(rest);
     }
 
+    /// The derivations Nix has started to build so far.
+    pub fn started(&self) -> &[PathBuf] {
+        &self.seen.started
+    }
+
     pub fn finish(mut self) -> Seen {
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);

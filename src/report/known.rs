@@ -1,8 +1,8 @@
-//! What the store knows of the targets once Nix has failed: each derivation's outputs and
-//! which of them are valid (a target built all the same), and which failed derivations each
-//! target needs.
+//! What the store knows of some derivations once Nix has failed or been cancelled: their
+//! outputs, and which of those Nix has (a failed build can leave an invalid output in the
+//! store, so a file there is no proof).
 
-use super::{Attempted, FailedDrv, store_name};
+use super::results::store_name;
 use crate::error::{Error, Result};
 use crate::log;
 use crate::process::CommandLine;
@@ -11,9 +11,8 @@ use crate::store::drv::{self, Output};
 use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// The outputs of some derivations, and which of them Nix has: a failed build can leave an
-/// invalid output in the store, so a file there is no proof.
 pub struct Known<'a> {
     outputs: HashMap<&'a Path, Vec<Output>>,
     valid: HashSet<PathBuf>,
@@ -21,8 +20,14 @@ pub struct Known<'a> {
     wanted: &'a [String],
 }
 
+/// After a cancel, how long the store may take to say what is valid before we stop asking:
+/// the step is being stopped.
+const AFTER_CANCEL: Duration = Duration::from_secs(1);
+
 impl<'a> Known<'a> {
-    pub fn read(request: &'a Request, drvs: Vec<&'a Path>) -> Result<Self> {
+    /// Reads the outputs of `drvs` and asks the store which it has. After a cancel too, but
+    /// then for at most a second.
+    pub fn read(request: &'a Request, drvs: Vec<&'a Path>, cancelled: bool) -> Result<Self> {
         let mut outputs = HashMap::new();
         for drv in drvs {
             if !outputs.contains_key(drv)
@@ -34,7 +39,7 @@ impl<'a> Known<'a> {
         let paths = outputs
             .values()
             .flat_map(|outs| outs.iter().filter_map(|o| o.path.as_deref()));
-        let valid = valid_paths(request, paths.collect())?;
+        let valid = valid_paths(request, paths.collect(), cancelled)?;
         Ok(Known {
             outputs,
             valid,
@@ -45,10 +50,19 @@ impl<'a> Known<'a> {
     /// The outputs of `drv` asked for, if Nix has every one.
     pub fn built(&self, drv: &Path) -> Option<Vec<Output>> {
         let outs = drv::select(self.outputs.get(drv)?.clone(), self.wanted, drv).ok()?;
-        let all = outs
+        self.all_valid(&outs).then_some(outs)
+    }
+
+    /// Whether Nix has every output of `drv` (not only those asked for); `None` if its
+    /// outputs are not known.
+    pub fn complete(&self, drv: &Path) -> Option<bool> {
+        Some(self.all_valid(self.outputs.get(drv)?))
+    }
+
+    fn all_valid(&self, outputs: &[Output]) -> bool {
+        outputs
             .iter()
-            .all(|o| o.path.as_ref().is_some_and(|p| self.valid.contains(p)));
-        all.then_some(outs)
+            .all(|o| o.path.as_ref().is_some_and(|p| self.valid.contains(p)))
     }
 
     /// The one derivation with an output named as `output` is, if only one has.
@@ -76,13 +90,16 @@ const VALIDITY_CHUNK: usize = 1000;
 
 /// Which of `paths` are valid in the store, a `nix-store` per `VALIDITY_CHUNK`; none, with a
 /// warning, if it cannot tell.
-fn valid_paths(request: &Request, paths: Vec<&Path>) -> Result<HashSet<PathBuf>> {
+fn valid_paths(request: &Request, paths: Vec<&Path>, cancelled: bool) -> Result<HashSet<PathBuf>> {
     let mut valid = HashSet::new();
     for chunk in paths.chunks(VALIDITY_CHUNK) {
         let mut command = CommandLine::new("nix-store");
         command
             .args(["--check-validity", "--print-invalid"])
             .args(chunk);
+        if cancelled {
+            command.despite_cancel().time_limit(AFTER_CANCEL);
+        }
         match command.run(request.verbose, || (), &mut |_| {}) {
             Ok(finished) if finished.status.success() => {
                 let stdout = finished.stdout.unwrap_or_default();
@@ -105,48 +122,4 @@ fn valid_paths(request: &Request, paths: Vec<&Path>) -> Result<HashSet<PathBuf>>
         }
     }
     Ok(valid)
-}
-
-/// For each derivation a target needs (the targets too), the failed derivations it needs,
-/// directly or not, as indices into `failed`, in order. One walk down from the targets that
-/// did not fail of themselves, reading each `.drv` once, then one up from each failed
-/// derivation: linear in the graph, however many targets share it.
-pub fn failed_below(attempted: &[Attempted], failed: &[FailedDrv]) -> HashMap<PathBuf, Vec<usize>> {
-    let failed_drvs: HashSet<&Path> = failed.iter().filter_map(|f| f.drv.as_deref()).collect();
-    let mut below: HashMap<PathBuf, Vec<usize>> = HashMap::new();
-    if failed_drvs.is_empty() {
-        return below;
-    }
-    let mut needed_by: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
-    let mut queue: Vec<PathBuf> = attempted
-        .iter()
-        .filter_map(|a| a.drv.clone())
-        .filter(|drv| !failed_drvs.contains(drv.as_path()))
-        .collect();
-    let mut read: HashSet<PathBuf> = queue.iter().cloned().collect();
-    while let Some(drv) = queue.pop() {
-        for input in drv::read_input_drvs(&drv).unwrap_or_default() {
-            needed_by
-                .entry(input.clone())
-                .or_default()
-                .push(drv.clone());
-            if read.insert(input.clone()) {
-                queue.push(input);
-            }
-        }
-    }
-    for (i, drv) in failed.iter().enumerate() {
-        let Some(drv) = &drv.drv else { continue };
-        let mut marked: HashSet<&Path> = HashSet::new();
-        let mut up = vec![drv.as_path()];
-        while let Some(next) = up.pop() {
-            for parent in needed_by.get(next).into_iter().flatten() {
-                if marked.insert(parent) {
-                    below.entry(parent.clone()).or_default().push(i);
-                    up.push(parent);
-                }
-            }
-        }
-    }
-    below
 }
