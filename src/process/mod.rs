@@ -263,7 +263,8 @@ impl CommandLine {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = spawn(&mut command).map_err(|e| self.spawn_error(e))?;
-        let forwarding = Forwarding::to(child.id());
+        // A child that runs despite the cancel is not given it: only a further signal stops it.
+        let forwarding = Forwarding::to(child.id(), !self.despite_cancel);
         started();
 
         let deadline = self.limit.map(|limit| Instant::now() + limit);

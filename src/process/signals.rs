@@ -111,9 +111,10 @@ impl Forwarding {
         });
     }
 
-    pub fn to(child: u32) -> Self {
+    /// Forwards signals to `child`, and with `pending` the one received before, if any.
+    pub fn to(child: u32, pending: bool) -> Self {
         CHILD.store(child as i32, Ordering::SeqCst);
-        if let Some(signal) = received() {
+        if let Some(signal) = received().filter(|_| pending) {
             forward(signal);
         }
         Forwarding(())

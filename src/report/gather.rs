@@ -333,7 +333,8 @@ fn account(results: &mut Results, builds: &[Build], states: &[BuildState], graph
         results.builds.push(BuildResult {
             drv: build.drv.clone(),
             started: build.started,
-            seconds: seconds.map(|s| s.as_secs_f64()),
+            // To the millisecond: what a log or a timer can tell apart anyway.
+            seconds: seconds.map(|s| s.as_millis() as f64 / 1000.0),
             state,
             needed_by,
         });

@@ -4,11 +4,11 @@
 //! have printed, while the end of each build is noted.
 //!
 //! Nix says when a build starts (`building '…'`), but not when it ends: its build activity
-//! stops only when the whole run does (measured on 2.8: a 2 s build in a 4 s run stopped at
-//! 4 s). What marks the end is one debug message, "builder process for '…' finished" (a
-//! remote build on 2.34: "build hook for '…' finished"), which Nix writes as the builder
-//! exits, and so only at `-vvv`; rendered, messages keep to Nix's usual verbosity. A build
-//! whose end was not said ends at its activity's stop, the latest it can have ended.
+//! stops only when the whole run does, or is interrupted (measured on 2.8: a 2 s build in a
+//! 4 s run stopped at 4 s). What marks the end, whether the build succeeded or failed, is
+//! one debug message, "builder process for '…' finished" (a remote build on 2.34: "build
+//! hook for '…' finished"), which Nix writes as the builder exits, and so only at `-vvv`;
+//! rendered, messages keep to Nix's usual verbosity. A build without one had not ended.
 
 use crate::store;
 use serde_json::Value;
@@ -37,8 +37,6 @@ impl Format {
 
 /// Nix's default verbosity (`lvlInfo`): messages above it are what `-vvv` added.
 const SHOWN_LEVEL: u64 = 3;
-/// Nix's activity type for a build (`actBuild`), the same from 2.4 to 2.34.
-const BUILD_ACTIVITY: u64 = 105;
 /// Nix's result types for a build's log line and a post-build hook's.
 const BUILD_LOG_LINE: u64 = 101;
 const POST_BUILD_LOG_LINE: u64 = 107;
@@ -51,8 +49,6 @@ pub struct NixLog {
     cap: usize,
     /// Bytes past the cap are passed on as they are, up to the line's end.
     overlong: bool,
-    /// Build activities by id, with their `.drv`.
-    activities: HashMap<u64, PathBuf>,
     ended: HashMap<PathBuf, Instant>,
 }
 
@@ -65,7 +61,6 @@ impl NixLog {
             line: Vec::new(),
             cap,
             overlong: false,
-            activities: HashMap::new(),
             ended: HashMap::new(),
         }
     }
@@ -132,28 +127,16 @@ impl NixLog {
             Some("msg") => {
                 let message = text("msg").unwrap_or_default();
                 if let Some(drv) = build_ended(message) {
-                    self.end(drv);
+                    self.ended.insert(drv, Instant::now());
                 }
                 if shown {
                     print(out, message, "");
                 }
             }
-            Some("start") => {
-                if number("type") == Some(BUILD_ACTIVITY)
-                    && let (Some(id), Some(drv)) = (number("id"), first_field(&event))
-                {
-                    self.activities.insert(id, PathBuf::from(drv));
-                }
-                match text("text") {
-                    Some(text) if shown && !text.is_empty() => print(out, text, "..."),
-                    _ => {}
-                }
-            }
-            Some("stop") => {
-                if let Some(drv) = number("id").and_then(|id| self.activities.remove(&id)) {
-                    self.end_at_latest(drv);
-                }
-            }
+            Some("start") => match text("text") {
+                Some(text) if shown && !text.is_empty() => print(out, text, "..."),
+                _ => {}
+            },
             Some("result") => match (number("type"), first_field(&event)) {
                 (Some(BUILD_LOG_LINE), Some(line)) => print(out, line, ""),
                 (Some(POST_BUILD_LOG_LINE), Some(line)) => {
@@ -163,14 +146,6 @@ impl NixLog {
             },
             _ => {}
         }
-    }
-
-    fn end(&mut self, drv: PathBuf) {
-        self.ended.insert(drv, Instant::now());
-    }
-
-    fn end_at_latest(&mut self, drv: PathBuf) {
-        self.ended.entry(drv).or_insert_with(Instant::now);
     }
 }
 
@@ -245,13 +220,22 @@ ssh: a line that is not Nix's
     }
 
     #[test]
-    fn a_build_whose_end_nix_did_not_say_ends_at_its_stop() {
+    fn a_build_stopped_without_its_end_said_had_not_ended() {
+        // Nix stops every activity when it is interrupted.
         let input = "@nix {\"action\":\"start\",\"fields\":[\"DRV\",\"\",1,1],\"id\":7,\"level\":3,\"text\":\"building 'DRV'\",\"type\":105}\n\
+                     @nix {\"action\":\"msg\",\"level\":0,\"msg\":\"error: interrupted by the user\"}\n\
                      @nix {\"action\":\"stop\",\"id\":7}\n";
-        let (_, ended) = render(Format::Json, input);
-        assert_eq!(ended, [PathBuf::from(DRV)]);
-        let (_, ended) = render(Format::Json, &input.replace("\"id\":7}", "\"id\":8}"));
+        let (text, ended) = render(Format::Json, input);
+        assert_eq!(
+            text,
+            format!("building '{DRV}'...\nerror: interrupted by the user\n")
+        );
         assert!(ended.is_empty());
+        let (_, ended) = render(
+            Format::Json,
+            "@nix {\"action\":\"msg\",\"level\":6,\"msg\":\"build hook for 'DRV' finished\"}\n",
+        );
+        assert_eq!(ended, [PathBuf::from(DRV)]);
     }
 
     #[test]
