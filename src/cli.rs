@@ -123,6 +123,16 @@ pub struct Args {
     #[arg(long, value_name = "FILE", help_heading = "Result")]
     pub junit: Option<PathBuf>,
 
+    /// After building, copy the closure of every output to this Nix store (repeatable): a
+    /// binary cache (file://, http(s)://, s3://, signed with its ?secret-key=…), ssh://,
+    /// ssh-ng://; a copy that fails is a warning and the status stays the build's
+    #[arg(long, value_name = "STORE", help_heading = "Result")]
+    pub copy_to: Vec<OsString>,
+
+    /// Exit 10 if a --copy-to store did not get the outputs
+    #[arg(long, requires = "copy_to", help_heading = "Result")]
+    pub copy_required: bool,
+
     /// After the build, replace this process with the built program, passing ARGS
     #[arg(long, conflicts_with = "json", help_heading = "Result")]
     pub exec: bool,

@@ -26,6 +26,8 @@ pub enum Error {
     /// An output Nix reported was not in the store, though Nix ran twice: a garbage
     /// collection took it as it was built (or Nix never built it). Nothing was printed.
     Collected(String),
+    /// `--copy-required`, and a `--copy-to` store did not get the outputs, which were built.
+    CopyFailed(String),
     /// A program we run (Nix's, above all) is not on PATH, or not executable.
     ProgramMissing(String),
     /// Nix failed; its status is passed on unchanged.
@@ -53,6 +55,7 @@ impl Error {
             Error::Io(_) => 7,
             Error::NotAProgram(_) => 8,
             Error::Collected(_) => 9,
+            Error::CopyFailed(_) => 10,
             Error::ProgramMissing(_) => 127,
             Error::Nix { status, .. } => status.exit_code(),
             Error::Cancelled(signal) => Status::Signal(*signal).exit_code(),
@@ -76,6 +79,7 @@ impl fmt::Display for Error {
             | Error::Unverified(msg)
             | Error::NotAProgram(msg)
             | Error::Collected(msg)
+            | Error::CopyFailed(msg)
             | Error::ProgramMissing(msg)
             | Error::Io(msg) => f.write_str(msg),
             Error::Nix {

@@ -13,6 +13,7 @@
 
 mod built;
 mod cli;
+mod copy;
 mod error;
 mod log;
 mod paths;
@@ -31,6 +32,7 @@ pub use request::attr;
 
 use request::{Form, Request};
 use run::Outcome;
+use std::path::Path;
 
 /// Does what `args` ask. `stdout_closed` says that stdout was closed when we were started.
 pub fn run(args: Args, stdout_closed: bool) -> Result<()> {
@@ -51,14 +53,26 @@ pub fn run(args: Args, stdout_closed: bool) -> Result<()> {
         Err(error) => return Err(report::errored(&request, error)),
     };
     match outcome {
-        Outcome::DryRun(command) => report::dry_run(command),
+        Outcome::DryRun { command, outputs } => {
+            report::dry_run(&request, command, outputs.as_deref())
+        }
         Outcome::Built { built, builds } => {
             // A cancel that came after Nix finished still cancels the step.
             if let Some(signal) = process::signals::received() {
                 return Err(report::cancelled(&request, signal));
             }
-            report::built(&request, &built, &builds).map_err(|e| match e {
-                Error::Cancelled(_) => e,
+            let outputs: Vec<&Path> = built
+                .iter()
+                .flat_map(|b| &b.outputs)
+                .map(|o| o.path.as_path())
+                .collect();
+            let copies = match copy::copy(&request, &outputs) {
+                Ok(copies) => copies,
+                Err(Error::Cancelled(signal)) => return Err(report::cancelled(&request, signal)),
+                Err(e) => return Err(e),
+            };
+            report::built(&request, &built, &builds, copies).map_err(|e| match e {
+                Error::Cancelled(_) | Error::CopyFailed(_) => e,
                 e => report::errored(&request, e),
             })
         }

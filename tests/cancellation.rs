@@ -90,6 +90,14 @@ fn cancel(path: Path, signal: Signal, group: bool) {
         run.explain()
     );
     cancelled_by(&run, signal);
+    // What was building, named: Nix's log read as it is, whose builds are told from those
+    // that ended by their outputs.
+    let named = format!(
+        "nix-buildkite-build: cancelled by {} while building: slow-{} (",
+        signal.as_str(),
+        depot.nonce
+    );
+    run.stderr_contains(&named);
     assert!(!alive(nix), "{program} outlived us\n{}", run.explain());
     builders_stop(&depot);
     assert!(!depot.path("result").exists(), "{}", run.explain());
@@ -374,4 +382,126 @@ fn a_sigterm_after_nix_has_finished_stops_exec_from_running_the_program() {
     assert!(!run.stdout().contains("program ran"), "{}", run.explain());
     run.stderr_contains("--- Running");
     cancelled_by(&run, Signal::SIGTERM);
+}
+
+/// A FAKE buildkite-agent that records its arguments and stdin.
+fn recording_agent() -> Fake {
+    Fake::with_text(
+        "buildkite-agent",
+        "#!/bin/sh\n# FAKE buildkite-agent, recording how it is called.\n\
+         dir=$(dirname \"$0\")\nprintf '%s\\n' \"$@\" > \"$dir/args\"\ncat > \"$dir/body\"\n",
+    )
+}
+
+/// A cancel says what it stopped: within 2 s, stderr names the build that was running and
+/// for how long, in a group that opens; the annotation (style `warning`), `--json` and the
+/// JUnit file say the same; the run still ends by the signal, with nothing left running.
+fn a_cancel_names_what_was_building(path: Path) {
+    let depot = Depot::new();
+    let agent = recording_agent();
+    let args = match path {
+        Path::Realise => vec![os("--drv-path"), depot.instantiate("slow").into()],
+        Path::Fallback => vec![
+            os("--drv-path"),
+            depot.collected_drv("slow").into(),
+            os("-A"),
+            os("slow"),
+        ],
+    };
+    let run = Spawned::start(
+        depot
+            .command()
+            .args(args)
+            .args(["--json", "--junit", "junit.xml"])
+            .env("BUILDKITE", "true")
+            .env("BUILDKITE_JOB_ID", "job-1")
+            .env("PATH", &agent.path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    wait_until(PATIENCE, "the slow builder to start", || {
+        run.stderr_so_far().contains("slow build started") && !depot.builders().is_empty()
+    });
+    // So that the build has run for a second or more when it is named.
+    std::thread::sleep(Duration::from_millis(1100));
+    run.signal(Signal::SIGTERM, true);
+    let signalled = std::time::Instant::now();
+    let named = format!(
+        "+++ cancelled by SIGTERM while building: slow-{} (",
+        depot.nonce
+    );
+    wait_until(PATIENCE, "the cancel to be named", || {
+        run.stderr_so_far().contains(&named)
+    });
+    let took = signalled.elapsed();
+    let run = run.finish(PATIENCE);
+    assert!(
+        took < Duration::from_secs(2),
+        "named after {took:?}\n{}",
+        run.explain()
+    );
+    assert_eq!(
+        run.out.status.signal(),
+        Some(Signal::SIGTERM as i32),
+        "{}",
+        run.explain()
+    );
+    let stderr = run.stderr();
+    let line = stderr.lines().find(|l| l.starts_with(&named)).unwrap();
+    let seconds: u64 = line[named.len()..].trim_end_matches(" s)").parse().unwrap();
+    assert!((1..50).contains(&seconds), "{line}");
+    assert!(
+        stderr.contains(&format!("^^^ +++\n{named}")),
+        "{}",
+        run.explain()
+    );
+    assert!(
+        stderr.ends_with(
+            "nix-buildkite-build: error: cancelled by signal 15 (SIGTERM); Nix has stopped\n"
+        ),
+        "{}",
+        run.explain()
+    );
+
+    let json: serde_json::Value = serde_json::from_slice(&run.out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
+    assert_eq!(json["targets"][0]["status"], "cancelled", "{json}");
+    assert_eq!(json["targets"][0]["failure"]["kind"], "cancelled", "{json}");
+    let build = &json["builds"][0];
+    assert_eq!(build["status"], "cancelled", "{json}");
+    assert!(build["seconds"].as_f64().unwrap() >= 1.0, "{json}");
+
+    let xml = std::fs::read_to_string(depot.path("junit.xml")).unwrap();
+    roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("not XML ({e}):\n{xml}"));
+    let report = junit_parser::from_reader(xml.as_bytes()).unwrap();
+    assert_eq!((report.tests, report.skipped), (1, 1), "{xml}");
+    let junit_parser::TestStatus::Skipped(skipped) = &report.suites[0].cases[0].status else {
+        panic!("not skipped:\n{xml}");
+    };
+    assert_eq!(
+        skipped.message,
+        format!("cancelled by SIGTERM while building slow-{}", depot.nonce)
+    );
+
+    let args = std::fs::read_to_string(agent.dir.path().join("args")).unwrap();
+    assert_eq!(
+        args,
+        "annotate\n--style\nwarning\n--context\nnix-buildkite-build-job-1\n"
+    );
+    let body = std::fs::read_to_string(agent.dir.path().join("body")).unwrap();
+    assert!(
+        body.contains("cancelled by SIGTERM while building"),
+        "{body}"
+    );
+    builders_stop(&depot);
+}
+
+#[test]
+fn a_cancel_while_realising_names_what_was_building() {
+    a_cancel_names_what_was_building(Path::Realise);
+}
+
+#[test]
+fn a_cancel_while_re_evaluating_names_what_was_building() {
+    a_cancel_names_what_was_building(Path::Fallback);
 }

@@ -436,3 +436,41 @@ fn json_says_when_an_attribute_path_names_no_derivation() {
         ]
     );
 }
+
+/// Labels that share a failed derivation, by naming it or needing it, are each named with
+/// it, and it is shown once.
+#[test]
+fn each_label_is_named_with_its_failed_derivation_shown_once() {
+    let depot = Depot::failing();
+    let [broken, needs] = ["broken", "needsBroken"].map(|a| depot.instantiate(a));
+    let map = json!({
+        "//own": { "drvPath": broken, "attrPath": ["broken"] },
+        "//twin": { "drvPath": broken, "attrPath": ["broken"] },
+        "//dep": { "drvPath": needs, "attrPath": ["needsBroken"] },
+    });
+    depot.write("drvmap.json", &map.to_string());
+    let run = depot.run([
+        "--drvmap",
+        "drvmap.json",
+        "//own",
+        "//twin",
+        "//dep",
+        "-k",
+        "--no-out-link",
+        "--log-lines",
+        "1",
+    ]);
+    let name = format!("broken-{}", depot.nonce);
+    assert_eq!(
+        summary(&run),
+        [
+            format!("nix-buildkite-build: 1 derivation failed: {name}"),
+            format!("{name}: build failed: the builder failed with exit code 3"),
+            format!("  {}, needed by //own, //twin, //dep", broken.display()),
+            "  The last line of its log:".into(),
+            "  > line 30".into(),
+        ],
+        "{}",
+        run.explain()
+    );
+}

@@ -1,6 +1,6 @@
 //! The summary as a Buildkite annotation: Markdown on `buildkite-agent annotate`'s stdin,
 //! in which no text from a build can be read as Markdown or HTML. Style `error` when Nix
-//! failed, `warning` for a cancel.
+//! failed, `warning` for a cancel or a copy that failed.
 
 use super::results::{BuildState, Results, drv_name, last_lines, lines};
 use crate::error::{Error, Result};
@@ -92,6 +92,9 @@ pub fn markdown(results: &Results) -> String {
     if !cancelled.is_empty() {
         out += &format!("\nNot built: {}\n", cancelled.join(", "));
     }
+    for (store, why) in results.failed_copies() {
+        out += &format!("\nNot copied to {}: {}\n", md_code(&store), md_text(why));
+    }
     if !results.nix_said.is_empty() {
         let block = format!(
             "\nWhat Nix said ({}):\n\n{}",
@@ -108,9 +111,10 @@ pub fn markdown(results: &Results) -> String {
 /// Annotates the build with `results`; a `buildkite-agent` that is missing or fails changes
 /// nothing but a warning. Fails only if the run is cancelled meanwhile.
 pub fn annotate(request: &Request, context: &std::ffi::OsStr, results: &Results) -> Result<()> {
-    let style = match results.cancelled {
-        Some(_) => "warning",
-        None => "error",
+    // A failed build is an error; a cancel, or a copy that failed, a warning.
+    let style = match results.cancelled.is_none() && results.failed_anything() {
+        true => "error",
+        false => "warning",
     };
     let mut command = CommandLine::new("buildkite-agent");
     command

@@ -58,6 +58,7 @@ pub fn built<'a>(request: &'a Request, built: &[Built], builds: &[Build]) -> Res
         nix_said: Vec::new(),
         logs: false,
         cancelled: None,
+        copies: Vec::new(),
     };
     let graph = (!builds.is_empty()).then(|| graph_of(&results.targets));
     let states = vec![BuildState::Built; builds.len()];
@@ -113,6 +114,7 @@ pub fn failed<'a>(request: &'a Request, failure: &Failure<'a>) -> Result<Results
             nix_said: vec![error.to_string()],
             logs: false,
             cancelled: None,
+            copies: Vec::new(),
         }),
     }
 }
@@ -138,6 +140,7 @@ pub fn cancelled(request: &Request, signal: i32) -> Results<'_> {
         nix_said: Vec::new(),
         logs: false,
         cancelled: Some(signal),
+        copies: Vec::new(),
     }
 }
 
@@ -164,6 +167,7 @@ pub fn errored<'a>(request: &'a Request, error: &Error) -> Results<'a> {
         nix_said: vec![error.to_string()],
         logs: false,
         cancelled: None,
+        copies: Vec::new(),
     }
 }
 
@@ -292,6 +296,7 @@ fn explain<'a>(
         nix_said: Vec::new(),
         logs: request.log_lines > 0,
         cancelled,
+        copies: Vec::new(),
     };
     let unexplained = results.targets.iter().any(|t| {
         matches!(&t.outcome, TargetOutcome::Failed { kind, causes } if causes.is_empty() && shows_nix(kind))

@@ -30,6 +30,13 @@ pub fn json(results: &Results) -> Value {
                     object.insert("status".into(), "built".into());
                     object.insert("outputs".into(), by_name(outputs));
                     object.insert("outLinks".into(), by_name(links));
+                    if !results.copies.is_empty() {
+                        let copied = results.copies.iter().map(|c| {
+                            let store = c.store.to_string_lossy().into_owned();
+                            (store, Value::from(c.failed.is_none()))
+                        });
+                        object.insert("copied".into(), Value::Object(copied.collect()));
+                    }
                 }
                 TargetOutcome::Failed { kind, causes } => {
                     object.insert("status".into(), "failed".into());

@@ -16,36 +16,61 @@ pub mod stdout;
 mod text;
 
 use crate::built::Built;
+use crate::copy::{self, Copy};
 use crate::error::{Error, Result};
 use crate::log;
 use crate::request::{Form, Request};
 use crate::run::{Build, Failure};
-use results::Results;
+use results::{Results, TargetOutcome};
+use std::path::{Path, PathBuf};
 
-/// Reports what was built, in the form asked for, and in the JUnit file if asked for.
-pub fn built(request: &Request, built: &[Built], builds: &[Build]) -> Result<()> {
-    if request.junit.is_some() || matches!(request.form, Form::Json) {
-        let results = gather::built(request, built, builds);
+/// Reports what was built, and where it was copied, in the form asked for, in the JUnit
+/// file if asked for, and in a Buildkite annotation (style `warning`) if a copy failed.
+/// Under `--copy-required`, a failed copy fails the run, once the paths are printed, and
+/// before `--exec` would run the program.
+pub fn built(
+    request: &Request,
+    built: &[Built],
+    builds: &[Build],
+    copies: Vec<Copy>,
+) -> Result<()> {
+    let required = copy::required(request, &copies);
+    let copy_failed = copies.iter().any(|c| c.failed.is_some());
+    let annotate = copy_failed && request.annotation.is_some();
+    if request.junit.is_some() || matches!(request.form, Form::Json) || annotate {
+        let mut results = gather::built(request, built, builds);
+        results.copies = copies;
         if let Some(file) = &request.junit {
             junit::write(file, &results)?;
+        }
+        if let (Some(context), true) = (&request.annotation, annotate) {
+            annotation::annotate(request, context, &results)?;
         }
         if let Form::Json = request.form {
             // Asked to stop after Nix finished: the step is cancelled, so nothing is printed.
             if let Some(signal) = crate::process::signals::received() {
                 return Err(Error::Cancelled(signal));
             }
-            return stdout::print_json(&json::json(&results));
+            stdout::print_json(&json::json(&results))?;
+            return required;
         }
     }
     match &request.form {
-        Form::Exec(args) => exec::exec(built, args, request.log_groups),
-        _ => stdout::print_paths(built),
+        Form::Exec(args) => required.and_then(|()| exec::exec(built, args, request.log_groups)),
+        _ => stdout::print_paths(built).and(required),
     }
 }
 
-/// Reports the command a `--dry-run` would have run.
-pub fn dry_run(command: Vec<u8>) -> Result<()> {
-    stdout::write_line(command)
+/// Reports the commands a `--dry-run` would have run: Nix's, then each copy, for `outputs`
+/// where they are known before building.
+pub fn dry_run(request: &Request, command: Vec<u8>, outputs: Option<&[PathBuf]>) -> Result<()> {
+    let mut lines = command;
+    let paths: Option<Vec<&Path>> = outputs.map(|o| o.iter().map(PathBuf::as_path).collect());
+    for copy in copy::dry_run(request, paths.as_deref()) {
+        lines.push(b'\n');
+        lines.extend(copy);
+    }
+    stdout::write_line(lines)
 }
 
 /// Reports why the targets were not all built, and returns the error the run ends with:
@@ -56,12 +81,28 @@ pub fn failed(request: &Request, failure: Box<Failure>) -> Error {
     if summarised {
         log::expand_failed(request.log_groups);
     }
-    let results = match gather::failed(request, &failure) {
+    let mut results = match gather::failed(request, &failure) {
         Ok(results) => results,
         Err(cancelled) => return cancelled,
     };
     if summarised {
         log::raw(&text::summary(&results, request.log_groups));
+    }
+    // What was built all the same is copied all the same.
+    let built: Vec<&Path> = results
+        .targets
+        .iter()
+        .filter_map(|t| match &t.outcome {
+            TargetOutcome::Built { outputs, .. } => Some(outputs.iter().map(|(_, p)| p.as_path())),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    if results.cancelled.is_none() && !built.is_empty() {
+        match copy::copy(request, &built) {
+            Ok(copies) => results.copies = copies,
+            Err(cancelled) => return cancelled,
+        }
     }
     let cancel = publish(request, &results);
     cancel.unwrap_or_else(|| failure.into_error())

@@ -2,6 +2,7 @@
 //! `--junit`, the summary on stderr and the Buildkite annotation each show their own way.
 
 use crate::built::Method;
+use crate::copy::Copy;
 use crate::process::signals;
 use crate::request::Target;
 use crate::run::failure::Kind;
@@ -24,6 +25,8 @@ pub struct Results<'a> {
     pub logs: bool,
     /// The signal that cancelled the run.
     pub cancelled: Option<i32>,
+    /// The copies of the built outputs to `--copy-to` stores.
+    pub copies: Vec<Copy>,
 }
 
 pub struct TargetResult<'a> {
@@ -118,6 +121,10 @@ impl Results<'_> {
         if let Some(signal) = self.cancelled {
             return self.cancel_line(signal);
         }
+        if !self.failed_anything() {
+            let stores: Vec<String> = self.failed_copies().map(|(store, _)| store).collect();
+            return format!("built, but not copied to {}", crate::log::some_of(&stores));
+        }
         if self.failed.is_empty() && self.failing().next().is_none() {
             return "Nix failed, though every target is built".into();
         }
@@ -155,6 +162,19 @@ impl Results<'_> {
                 crate::log::some_of(&running)
             ),
         }
+    }
+
+    /// Whether a target failed, or Nix did (not only a copy).
+    pub fn failed_anything(&self) -> bool {
+        !self.failed.is_empty() || self.failing().next().is_some() || !self.nix_said.is_empty()
+    }
+
+    /// Each store a copy failed to, and why.
+    pub fn failed_copies(&self) -> impl Iterator<Item = (String, &str)> {
+        self.copies.iter().filter_map(|c| {
+            let why = c.failed.as_deref()?;
+            Some((c.store.to_string_lossy().into_owned(), why))
+        })
     }
 
     /// The targets that were not built.

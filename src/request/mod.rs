@@ -36,8 +36,13 @@ pub struct Request {
     pub root: PathBuf,
     /// `--arg`/`--argstr` for the root function, as nix-build takes them.
     pub root_args: Vec<OsString>,
-    /// Options for whichever Nix command runs (`--option`, `--max-jobs`, …).
+    /// Options for whichever Nix command builds (`--option`, `--max-jobs`, …).
     pub nix_options: Vec<OsString>,
+    /// The `--option`s alone, for the Nix commands that do not build (`nix copy`).
+    pub options: Vec<OsString>,
+    /// The stores to copy the outputs to (`--copy-to`), and whether that must succeed.
+    pub copy_to: Vec<OsString>,
+    pub copy_required: bool,
     pub show_trace: bool,
     pub strict: bool,
     pub dry_run: bool,
@@ -77,7 +82,8 @@ impl Request {
         };
         let mut root_args = pairs("--arg", &args.arg);
         root_args.extend(pairs("--argstr", &args.argstr));
-        let mut nix_options = pairs("--option", &args.option);
+        let options = pairs("--option", &args.option);
+        let mut nix_options = options.clone();
         if let Some(jobs) = args.max_jobs {
             nix_options.extend(["--max-jobs".into(), jobs.into()]);
         }
@@ -106,6 +112,9 @@ impl Request {
             root: paths::absolute(&args.file)?,
             root_args,
             nix_options,
+            options,
+            copy_to: args.copy_to,
+            copy_required: args.copy_required,
             show_trace: !args.no_show_trace,
             strict: args.strict,
             dry_run: args.dry_run,

@@ -6,10 +6,10 @@
 
 mod evaluate;
 pub mod failure;
-mod nix;
-mod nix_log;
+pub mod nix;
+pub mod nix_log;
 mod realise;
-mod version;
+pub mod version;
 
 pub use nix::Build;
 
@@ -31,8 +31,12 @@ pub enum Outcome<'a> {
         built: Vec<Built>,
         builds: Vec<Build>,
     },
-    /// `--dry-run`: the command that would have run, shown as a person would paste it.
-    DryRun(Vec<u8>),
+    /// `--dry-run`: the command that would have run, shown as a person would paste it, and
+    /// the outputs it would print, where they are known before building.
+    DryRun {
+        command: Vec<u8>,
+        outputs: Option<Vec<PathBuf>>,
+    },
     Failed(Box<Failure<'a>>),
 }
 

@@ -68,10 +68,15 @@ pub fn log_format(request: &Request) -> Format {
     }
 }
 
-/// Runs `command`, a Nix command given `log_format(request)`'s flags, calling `started` once
-/// Nix runs. What Nix prints on stderr passes to ours as it arrives.
-pub fn run(command: &CommandLine, request: &Request, started: impl FnOnce()) -> Result<Finished> {
-    run_reading_stderr(command, request, started, &mut |log| {
+/// Runs `command`, a Nix command given `format`'s flags, calling `started` once Nix runs.
+/// What Nix prints on stderr passes to ours as it arrives.
+pub fn run(
+    command: &CommandLine,
+    request: &Request,
+    format: Format,
+    started: impl FnOnce(),
+) -> Result<Finished> {
+    run_reading_stderr(command, request, format, started, &mut |log| {
         // A closed stderr loses the log, not the build.
         let _ = std::io::stderr().write_all(log);
     })
@@ -81,12 +86,13 @@ pub fn run(command: &CommandLine, request: &Request, started: impl FnOnce()) -> 
 pub fn run_reading_stderr(
     command: &CommandLine,
     request: &Request,
+    format: Format,
     started: impl FnOnce(),
     log: &mut dyn FnMut(&[u8]),
 ) -> Result<Finished> {
     // A JSON line holds the evaluation's report, at most 16 MiB and 16 KiB a target, escaped.
     let cap = (64 << 20) + (request.targets.len() << 15);
-    let mut nix_log = NixLog::new(log_format(request), cap);
+    let mut nix_log = NixLog::new(format, cap);
     let mut scanner = Scanner::new(&store::store_dir());
     let mut starts: Vec<(Instant, SystemTime)> = Vec::new();
     let mut read = |text: &[u8]| {
@@ -100,7 +106,7 @@ pub fn run_reading_stderr(
         nix_log.feed(chunk, &mut read)
     });
     let ended = nix_log.finish(&mut read);
-    let timed = log_format(request) == Format::Json;
+    let timed = format == Format::Json;
     let seen = scanner.finish();
     let builds = seen
         .started

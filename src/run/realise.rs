@@ -39,9 +39,18 @@ pub fn realise<'a>(
         command.arg("--add-root").arg(base).arg("--indirect");
     }
     command.args(&request.nix_options);
-    command.args(nix::log_format(request).flags());
+    let format = nix::log_format(request);
+    command.args(format.flags());
     if request.dry_run {
-        return Ok(Realised::Done(Outcome::DryRun(command.display())));
+        let outputs = targets
+            .iter()
+            .flat_map(|t| &t.outputs)
+            .map(|o| o.path.clone())
+            .collect();
+        return Ok(Realised::Done(Outcome::DryRun {
+            command: command.display(),
+            outputs,
+        }));
     }
 
     let what: Vec<String> = request.targets.iter().map(|t| t.describe()).collect();
@@ -51,7 +60,9 @@ pub fn realise<'a>(
     );
     let mut started = Some(started);
     let finished = nix::retrying(&command, request.retries, || {
-        nix::run(&command, request, || started.take().map_or((), |f| f()))
+        nix::run(&command, request, format, || {
+            started.take().map_or((), |f| f())
+        })
     })?;
 
     let attempted = || {

@@ -205,6 +205,25 @@ impl Drop for Depot {
     }
 }
 
+/// The Nix the tests run, as (major, minor): what a test expects may depend on it, where
+/// README says so (build times need Nix 2.4).
+pub fn nix_version() -> (u32, u32) {
+    let out = Command::new("nix-store")
+        .arg("--version")
+        .output()
+        .expect("cannot run nix-store");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.split_whitespace().last().expect("no version");
+    let mut parts = version.split(|c: char| !c.is_ascii_digit());
+    let mut number = || {
+        parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("no version")
+    };
+    (number(), number())
+}
+
 /// Sends `signal` to `pid`, if it still exists.
 pub fn kill(pid: u32, signal: nix::sys::signal::Signal) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);

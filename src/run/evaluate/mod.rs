@@ -39,9 +39,13 @@ pub fn evaluate(request: &Request) -> Result<Outcome<'_>> {
         command.arg("--show-trace");
     }
     command.args(&request.nix_options);
-    command.args(nix::log_format(request).flags());
+    let format = nix::log_format(request);
+    command.args(format.flags());
     if request.dry_run {
-        return Ok(Outcome::DryRun(command.display()));
+        return Ok(Outcome::DryRun {
+            command: command.display(),
+            outputs: None,
+        });
     }
 
     let what: Vec<String> = request.targets.iter().map(|t| t.describe()).collect();
@@ -52,8 +56,9 @@ pub fn evaluate(request: &Request) -> Result<Outcome<'_>> {
     let mut report = None;
     let mut finished = nix::retrying(&command, request.retries, || {
         let mut filter = report::Filter::new(std::io::stderr(), request.targets.len());
-        let finished =
-            nix::run_reading_stderr(&command, request, || (), &mut |log| filter.feed(log));
+        let finished = nix::run_reading_stderr(&command, request, format, || (), &mut |log| {
+            filter.feed(log)
+        });
         report = filter.finish();
         finished
     })?;
