@@ -194,3 +194,54 @@ fn mk_run_command_builds_and_runs_the_step_script_with_quoted_args() {
     let nix = depot.bare("nix-store", [os("--realise"), fails.into()]);
     bash(&depot, &failing).fails_with(nix.code().unwrap());
 }
+
+#[test]
+fn copy_to_reaches_the_command_as_given_and_the_outputs_the_cache() {
+    let package = package_dir();
+    let depot = Depot::new();
+    let drv = depot.instantiate("hello");
+    // A store URI is data, however it is written: here a cache in a directory whose name
+    // would break naive quoting (no space, `"` or backquote, which no URI may hold).
+    let cache = depot.path("it's-$(x)");
+    let uri = format!("file://{}", cache.display());
+    let command = eval_string(
+        package.path(),
+        r#"package.mkBuildCommand { attrPath = [ "hello" ]; drvPath = drv; copyTo = uri; }"#,
+        &[("drv", drv.clone().into()), ("uri", uri.clone().into())],
+    );
+    let words = shell_words::split(&command).unwrap();
+    assert_eq!(
+        words[words.len() - 2..],
+        ["--copy-to".to_owned(), uri.clone()]
+    );
+    let run = bash(&depot, &command);
+    run.success();
+    assert!(run.notes().is_empty(), "{}", run.explain());
+    let name = run.paths()[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let hash = &name[..32];
+    assert!(
+        cache.join(format!("{hash}.narinfo")).exists(),
+        "{}",
+        run.explain()
+    );
+
+    // A list of stores, each its own flag, and for mkRunCommand too.
+    let command = eval_string(
+        package.path(),
+        r#"package.mkRunCommand {
+             attrPath = [ "script" ]; drvPath = drv; outLink = "r"; copyTo = [ "file:///a" "file:///b" ];
+           }"#,
+        &[("drv", drv.into())],
+    );
+    let words = shell_words::split(&command).unwrap();
+    let copies: Vec<&String> = words
+        .windows(2)
+        .filter(|w| w[0] == "--copy-to")
+        .map(|w| &w[1])
+        .collect();
+    assert_eq!(copies, ["file:///a", "file:///b"]);
+}

@@ -12,6 +12,9 @@
 //! the daemon's `/etc/nix/machines` (the default of `builders`) and root's
 //! `~/.ssh/config`; those are the daemon's, so those tests take turns.
 //!
+//! The same builder is a store `--copy-to ssh://` copies to, the agent's own ssh
+//! configuration leading there.
+//!
 //! Without a builder chroot (plain `cargo test`), each test says it is skipped.
 
 mod common;
@@ -45,6 +48,9 @@ const DEPOT: &str = r#"
       where = build "where" "read -r where < @mark@ && echo \"$where\" > $out";
       fails = build "fails" "echo 'this build fails' >&2; exit 3";
       slow = build "slow" "echo 'slow build started' >&2; /bin/sleep 60; echo > $out";
+      # Built here, then copied there: it refers to `lib`, so its closure is both.
+      lib = build "lib" "echo lib > $out";
+      here = build "here" "echo ${lib} > $out";
     }
 "#;
 
@@ -776,4 +782,61 @@ fn through_the_daemon_an_untrusted_agents_builders_option_is_ignored() {
         ours.stderr_contains(warning);
     }
     assert!(!remote.builder.has(&out));
+}
+
+/// The agent's own ssh configuration for the builder, for the copy it runs itself: the
+/// client key and known hosts, made the agent's, which ssh then takes.
+fn agent_ssh_config(remote: &Remote) -> PathBuf {
+    let client = remote.builder.dir().join("client");
+    let dir = remote.depot.path("ssh");
+    std::fs::create_dir(&dir).unwrap();
+    for file in ["id", "known_hosts"] {
+        std::fs::copy(client.join(file), dir.join(file)).unwrap();
+    }
+    let block = remote
+        .builder
+        .host_block()
+        .replace(&client.display().to_string(), &dir.display().to_string());
+    std::fs::write(dir.join("config"), block).unwrap();
+    if let Some(agent) = &remote.setup.agent {
+        for file in ["", "id", "known_hosts", "config"] {
+            std::os::unix::fs::chown(dir.join(file), Some(agent.uid), Some(agent.gid)).unwrap();
+        }
+    }
+    dir.join("config")
+}
+
+#[test]
+fn a_copy_to_an_ssh_store_leaves_the_closure_there() {
+    let Some(setup) = setup() else { return };
+    let remote = Remote::new(setup, Protocol::Ssh);
+    let config = agent_ssh_config(&remote);
+    let mut command = Command::new(BIN);
+    command
+        .args(["-A", "here", "--no-out-link", "--copy-to"])
+        .arg(format!("ssh://{HOST}"))
+        .current_dir(&remote.depot.dir)
+        .env("NIX_CONFIG", nix_config())
+        .env("NIX_SSHOPTS", format!("-F {}", config.display()));
+    if let Some(agent) = &remote.setup.agent {
+        command
+            .uid(agent.uid)
+            .gid(agent.gid)
+            .env("HOME", &agent.home)
+            .env("USER", "agent");
+    }
+    let run = run(&mut command);
+    run.success();
+    assert!(run.notes().is_empty(), "{}", run.explain());
+    let paths = run.paths();
+    assert_eq!(paths.len(), 1, "{}", run.explain());
+    let lib = remote.output_of(&remote.depot.instantiate("lib"));
+    for path in [&paths[0], &lib] {
+        assert!(
+            remote.builder.has(path),
+            "{} is not on the builder\n{}",
+            path.display(),
+            run.explain()
+        );
+    }
 }

@@ -380,9 +380,13 @@ fn is_transient(line: &str) -> bool {
     if line.contains("SQLite database '") && line.contains("' is busy") {
         return true;
     }
-    // A download that failed for want of a network or a server, not for want of the file
-    // (Nix's own retry classes: a curl error, or HTTP 408, 429, 500, 502, 503, 504).
-    if let Some(at) = line.find("unable to download '") {
+    // A transfer that failed for want of a network or a server, not for want of the file or
+    // of the right to write it (Nix's own retry classes: a curl error, or HTTP 408, 429, 500,
+    // 502, 503, 504): a download, or an upload to a binary cache (`nix copy`).
+    let transfer = line
+        .find("unable to download '")
+        .or_else(|| line.find("unable to upload '"));
+    if let Some(at) = transfer {
         let after = &line[at..];
         return match after.find("': HTTP error ") {
             Some(code) => {
@@ -575,6 +579,8 @@ mod tests {
             "error: some substitutes for the outputs of derivation 'FAILS' failed (usually happens due to networking issues); try '--fallback' to build derivation from source ",
             "error: unable to download 'https://cache.example/nar/x.nar.xz': HTTP error 503",
             "error: unable to download 'https://cache.example/x.narinfo': Couldn't resolve host name (6)",
+            "error: while uploading to HTTP binary cache at 'http://c': unable to upload 'http://c/nar/x.nar': Failure when receiving data from the peer (56)",
+            "error: while uploading to HTTP binary cache at 'http://c': unable to upload 'http://c/x.narinfo': HTTP error 502 ('Bad Gateway')",
             "error: SQLite database '/nix/var/nix/db/db.sqlite' is busy",
         ] {
             let seen = scan(&format!("{line}\n"));
@@ -602,6 +608,7 @@ mod tests {
         }
         for text in [
             "error: unable to download 'https://example.org/x': HTTP error 404\n",
+            "error: while uploading to HTTP binary cache at 'http://c': unable to upload 'http://c/x.narinfo': HTTP error 403 ('Forbidden')\n",
             // Nix retries these itself.
             "warning: SQLite database '/nix/var/nix/db/db.sqlite' is busy\n",
             "warning: error: unable to download 'https://c/x': HTTP error 503; retrying in 281 ms\n",
