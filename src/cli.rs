@@ -20,19 +20,25 @@ Examples:
   # By hand, in Nix's own attribute syntax, on a remote builder
   nix-buildkite-build -A ops.besadii --option builders 'ssh://big x86_64-linux'
 
+  # A pipeline's targets, for Test Engine, pushed to a signed binary cache
+  nix-buildkite-build --drvmap drvmap.json //ops/besadii //tools/foo \\
+    --junit junit.xml --copy-to 's3://cache?secret-key=/etc/nix/ci.key'
+
 When Nix fails, a summary on stderr names each derivation that failed, how
 (build failed, timed out, hash mismatch, …), the targets that needed it and
 the last lines of its log; with BUILDKITE=true also a Buildkite annotation
-(buildkite-agent annotate), and with --json a failure for each target.
+(buildkite-agent annotate), with --json a failure for each target, and with
+--junit a failed test case. A cancel names what was building, and for how
+long. --json and --junit give each build's time (Nix 2.4 and later).
 
 Exit status: 0 built; Nix's own status when Nix fails (1, 100 build failed,
 101 timed out, 102 hash mismatch, 104 not deterministic; through a daemon 1
 for all of them); 128+N when Nix died of signal N; 2 usage; 3 .drv gone and
 nothing to re-evaluate; 4 out-link refused; 5 drift under --strict; 6 Nix's
 report refused; 7 our own I/O; 8 --exec result is not one program; 9 an
-output taken by a garbage collection as it was built, twice; 127 Nix not
-found. Cancelled by SIGINT, SIGTERM or SIGHUP, it stops Nix and ends by the
-same signal.";
+output taken by a garbage collection as it was built, twice; 10 a copy that
+--copy-required failed; 127 Nix not found. Cancelled by SIGINT, SIGTERM or
+SIGHUP, it stops Nix and ends by the same signal.";
 
 /// Build one CI target: realise the .drv the pipeline recorded, or, if the garbage collector
 /// deleted it, re-evaluate the target's attribute path and build that.

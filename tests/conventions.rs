@@ -23,6 +23,10 @@ fn version_and_help() {
         "\n  nix-buildkite-build --drvmap pipeline/drvmap.json //ops/besadii //tools/foo\n",
         "\n  nix-buildkite-build --drv-path /nix/store/…-deploy.drv --exec -- --prod\n",
         "\n  nix-buildkite-build -A ops.besadii --option builders 'ssh://big x86_64-linux'\n",
+        "\n  nix-buildkite-build --drvmap drvmap.json //ops/besadii //tools/foo \\\n    --junit junit.xml --copy-to 's3://cache?secret-key=/etc/nix/ci.key'\n",
+        "--junit <FILE>",
+        "--copy-to <STORE>",
+        "--copy-required",
         "Exit status:",
     ] {
         assert!(
