@@ -56,31 +56,17 @@ fn case<'a>(cases: &[&'a TestCase], name: &str) -> &'a TestCase {
         .unwrap_or_else(|| panic!("no test case {name}: {cases:?}"))
 }
 
-fn write_drvmap(depot: &Depot, labels: &[(&str, &str)]) {
-    let map: serde_json::Map<String, serde_json::Value> = labels
-        .iter()
-        .map(|(label, attr)| {
-            let entry = json!({ "drvPath": depot.instantiate(attr), "attrPath": [attr] });
-            (label.to_string(), entry)
-        })
-        .collect();
-    depot.write("drvmap.json", &serde_json::Value::Object(map).to_string());
-}
-
 #[test]
 fn a_batch_reads_back_with_its_counts_kinds_log_tails_and_times() {
     let depot = Depot::failing();
     // `//twin` names the same .drv as `//own`: each is a target, and a test case.
-    write_drvmap(
-        &depot,
-        &[
-            ("//fine", "fine"),
-            ("//own", "broken"),
-            ("//twin", "broken"),
-            ("//dep", "needsBroken"),
-            ("//dep2", "needsNeedsBroken"),
-        ],
-    );
+    depot.write_drvmap(&[
+        ("//fine", "fine"),
+        ("//own", "broken"),
+        ("//twin", "broken"),
+        ("//dep", "needsBroken"),
+        ("//dep2", "needsNeedsBroken"),
+    ]);
     let file = depot.path("junit.xml");
     let run = depot.run([
         "--drvmap",
@@ -164,7 +150,7 @@ fn a_batch_reads_back_with_its_counts_kinds_log_tails_and_times() {
 #[test]
 fn a_target_nix_never_got_to_is_skipped() {
     let depot = Depot::failing();
-    write_drvmap(&depot, &[("//own", "broken"), ("//late", "needsSlowly")]);
+    depot.write_drvmap(&[("//own", "broken"), ("//late", "needsSlowly")]);
     let run = depot.run([
         "--drvmap",
         "drvmap.json",

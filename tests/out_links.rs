@@ -31,18 +31,6 @@ fn some_output(depot: &Depot) -> PathBuf {
     run.paths()[0].clone()
 }
 
-fn write_drvmap(depot: &Depot, labels: &[(&str, &str)]) {
-    let map: serde_json::Map<String, serde_json::Value> = labels
-        .iter()
-        .map(|(label, attr)| {
-            let drv = depot.instantiate(attr);
-            let entry = serde_json::json!({ "drvPath": drv, "attrPath": [attr] });
-            (label.to_string(), entry)
-        })
-        .collect();
-    depot.write("drvmap.json", &serde_json::Value::Object(map).to_string());
-}
-
 /// Each link points at the path printed in its place, and is a GC root.
 #[track_caller]
 fn linked(run: &Run, links: &[PathBuf]) {
@@ -77,7 +65,7 @@ fn a_directory_that_leads_into_the_store_is_refused_on_both_paths_and_in_batches
         ])
         .fails_with(4)
         .error_mentions("inside the Nix store");
-    write_drvmap(&depot, &[("//hello", "hello"), ("//multi", "multi")]);
+    depot.write_drvmap(&[("//hello", "hello"), ("//multi", "multi")]);
     depot
         .run([
             os("--drvmap"),
@@ -151,7 +139,7 @@ fn a_batch_replaces_a_relative_link_into_the_store_at_any_of_its_links() {
     let depot = Depot::new();
     let old = some_output(&depot);
     symlink(relative(&depot.dir, &old), depot.path("result-2-dev")).unwrap();
-    write_drvmap(&depot, &[("//hello", "hello"), ("//multi", "multi")]);
+    depot.write_drvmap(&[("//hello", "hello"), ("//multi", "multi")]);
     let run = depot.run(["--drvmap", "drvmap.json", "//hello", "//multi"]);
     let links = ["result", "result-2", "result-2-dev", "result-2-doc"].map(|l| depot.path(l));
     linked(&run, &links);

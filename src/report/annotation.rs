@@ -2,7 +2,7 @@
 //! in which no text from a build can be read as Markdown or HTML. Style `error` when Nix
 //! failed, `warning` for a cancel or a copy that failed.
 
-use super::results::{BuildState, Results, drv_name, last_lines, lines};
+use super::results::{Results, drv_name, last_lines, lines};
 use crate::error::{Error, Result};
 use crate::log;
 use crate::process::CommandLine;
@@ -21,16 +21,8 @@ const AFTER_CANCEL: Duration = Duration::from_secs(5);
 /// build is read as Markdown or HTML.
 pub fn markdown(results: &Results) -> String {
     let mut out = format!("**nix-buildkite-build: {}**\n", md_text(&results.title()));
-    for build in results
-        .builds
-        .iter()
-        .filter(|b| b.state == BuildState::Cancelled)
-    {
-        let names: Vec<String> = build
-            .needed_by
-            .iter()
-            .map(|&i| md_code(&results.targets[i].name()))
-            .collect();
+    for (build, names) in results.running() {
+        let names: Vec<String> = names.iter().map(|n| md_code(n)).collect();
         out += &format!(
             "\n**{}** was building: {}",
             md_code(&drv_name(&build.drv)),

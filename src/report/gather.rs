@@ -50,16 +50,8 @@ pub fn built<'a>(request: &'a Request, built: &[Built], builds: &[Build]) -> Res
         }
     }
     targets.sort_by_key(|(index, _)| *index);
-    let mut results = Results {
-        method: built.first().map_or(Method::Realise, |b| b.method),
-        targets: targets.into_iter().map(|(_, t)| t).collect(),
-        failed: Vec::new(),
-        builds: Vec::new(),
-        nix_said: Vec::new(),
-        logs: false,
-        cancelled: None,
-        copies: Vec::new(),
-    };
+    let method = built.first().map_or(Method::Realise, |b| b.method);
+    let mut results = Results::new(method, targets.into_iter().map(|(_, t)| t).collect());
     let graph = (!builds.is_empty()).then(|| graph_of(&results.targets));
     let states = vec![BuildState::Built; builds.len()];
     account(&mut results, builds, &states, graph.as_ref());
@@ -89,86 +81,62 @@ pub fn failed<'a>(request: &'a Request, failure: &Failure<'a>) -> Result<Results
             error,
             attempted,
             index,
-        } => Ok(Results {
-            method: Method::Evaluate,
-            targets: attempted
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    let kind = match i == *index {
-                        true => Kind::MissingAttribute,
-                        false => Kind::Cancelled,
-                    };
-                    let outcome = TargetOutcome::Failed {
-                        kind,
-                        causes: Vec::new(),
-                    };
-                    TargetResult {
-                        seconds: Some(0.0),
-                        ..target_result(a, outcome)
-                    }
-                })
-                .collect(),
-            failed: Vec::new(),
-            builds: Vec::new(),
-            nix_said: vec![error.to_string()],
-            logs: false,
-            cancelled: None,
-            copies: Vec::new(),
-        }),
+        } => {
+            let targets = attempted.iter().enumerate().map(|(i, a)| {
+                let kind = match i == *index {
+                    true => Kind::MissingAttribute,
+                    false => Kind::Cancelled,
+                };
+                let outcome = TargetOutcome::Failed {
+                    kind,
+                    causes: Vec::new(),
+                };
+                TargetResult {
+                    seconds: Some(0.0),
+                    ..target_result(a, outcome)
+                }
+            });
+            Ok(Results {
+                nix_said: vec![error.to_string()],
+                ..Results::new(Method::Evaluate, targets.collect())
+            })
+        }
     }
 }
 
 /// The results of a run cancelled when Nix was not running: nothing was building.
 pub fn cancelled(request: &Request, signal: i32) -> Results<'_> {
+    let outcome = || TargetOutcome::Cancelled {
+        building: Vec::new(),
+    };
     Results {
-        method: Method::Realise,
-        targets: request
-            .targets
-            .iter()
-            .map(|target| TargetResult {
-                target,
-                drv: target.drv_path.clone(),
-                outcome: TargetOutcome::Cancelled {
-                    building: Vec::new(),
-                },
-                seconds: None,
-            })
-            .collect(),
-        failed: Vec::new(),
-        builds: Vec::new(),
-        nix_said: Vec::new(),
-        logs: false,
         cancelled: Some(signal),
-        copies: Vec::new(),
+        ..Results::new(Method::Realise, each(request, outcome))
     }
 }
 
 /// The results of a run that failed for a reason of our own, `error`, once Nix had been
 /// asked for the targets: each failed so.
 pub fn errored<'a>(request: &'a Request, error: &Error) -> Results<'a> {
+    let outcome = || TargetOutcome::Failed {
+        kind: Kind::Unknown,
+        causes: Vec::new(),
+    };
     Results {
-        method: Method::Realise,
-        targets: request
-            .targets
-            .iter()
-            .map(|target| TargetResult {
-                target,
-                drv: target.drv_path.clone(),
-                outcome: TargetOutcome::Failed {
-                    kind: Kind::Unknown,
-                    causes: Vec::new(),
-                },
-                seconds: None,
-            })
-            .collect(),
-        failed: Vec::new(),
-        builds: Vec::new(),
         nix_said: vec![error.to_string()],
-        logs: false,
-        cancelled: None,
-        copies: Vec::new(),
+        ..Results::new(Method::Realise, each(request, outcome))
     }
+}
+
+/// Every target of `request`, each with `outcome`.
+fn each(request: &Request, outcome: impl Fn() -> TargetOutcome) -> Vec<TargetResult<'_>> {
+    let target = |target| TargetResult {
+        target,
+        drv: target.drv_path.clone(),
+        outcome: outcome(),
+        seconds: None,
+    };
+    request.targets.iter().map(target).collect()
 }
 
 fn target_result<'a>(attempted: &Attempted<'a>, outcome: TargetOutcome) -> TargetResult<'a> {
@@ -289,14 +257,10 @@ fn explain<'a>(
         read_logs(request, seen, &mut failed)?;
     }
     let mut results = Results {
-        method,
-        targets,
         failed,
-        builds: Vec::new(),
-        nix_said: Vec::new(),
         logs: request.log_lines > 0,
         cancelled,
-        copies: Vec::new(),
+        ..Results::new(method, targets)
     };
     let unexplained = results.targets.iter().any(|t| {
         matches!(&t.outcome, TargetOutcome::Failed { kind, causes } if causes.is_empty() && shows_nix(kind))

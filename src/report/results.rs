@@ -115,7 +115,33 @@ impl TargetResult<'_> {
     }
 }
 
-impl Results<'_> {
+impl<'a> Results<'a> {
+    /// The results for `targets`, with nothing failed, built or copied besides.
+    pub fn new(method: Method, targets: Vec<TargetResult<'a>>) -> Self {
+        Results {
+            method,
+            targets,
+            failed: Vec::new(),
+            builds: Vec::new(),
+            nix_said: Vec::new(),
+            logs: false,
+            cancelled: None,
+            copies: Vec::new(),
+        }
+    }
+
+    /// The builds running when the run was cancelled, each with the names of the targets
+    /// that needed it.
+    pub fn running(&self) -> impl Iterator<Item = (&BuildResult, Vec<String>)> {
+        self.builds
+            .iter()
+            .filter(|b| b.state == BuildState::Cancelled)
+            .map(|b| {
+                let names = b.needed_by.iter().map(|&i| self.targets[i].name());
+                (b, names.collect())
+            })
+    }
+
     /// The line that heads the summary of a failure or a cancel.
     pub fn title(&self) -> String {
         if let Some(signal) = self.cancelled {
@@ -146,10 +172,8 @@ impl Results<'_> {
     /// "cancelled while building: slow (41 s), other (3 s)".
     fn cancel_line(&self, signal: i32) -> String {
         let running: Vec<String> = self
-            .builds
-            .iter()
-            .filter(|b| b.state == BuildState::Cancelled)
-            .map(|b| {
+            .running()
+            .map(|(b, _)| {
                 let secs = b.seconds.map_or(String::new(), |s| format!(" ({s:.0} s)"));
                 format!("{}{secs}", drv_name(&b.drv))
             })

@@ -2,23 +2,14 @@
 //! itself, how, the targets that needed it and the last lines of its log; each target that
 //! failed otherwise; after a cancel, what was building and for how long.
 
-use super::results::{BuildState, Results, drv_name, is_build, last_lines, lines};
+use super::results::{Results, drv_name, is_build, last_lines, lines};
 
 pub fn summary(results: &Results, log_groups: bool) -> Vec<u8> {
     let mut out = match log_groups {
         true => format!("+++ {}\n", results.title()),
         false => format!("nix-buildkite-build: {}\n", results.title()),
     };
-    for build in results
-        .builds
-        .iter()
-        .filter(|b| b.state == BuildState::Cancelled)
-    {
-        let names: Vec<String> = build
-            .needed_by
-            .iter()
-            .map(|&i| results.targets[i].name())
-            .collect();
+    for (build, names) in results.running() {
         out += &format!("{}: {}", drv_name(&build.drv), build.drv.display());
         if !names.is_empty() {
             out += &format!(", needed by {}", crate::log::some_of(&names));

@@ -86,6 +86,20 @@ impl Depot {
         PathBuf::from(text.trim().split('!').next().unwrap())
     }
 
+    /// Writes `drvmap.json`, a drvmap as a pipeline writes it, with each `(label, attr)`:
+    /// the attribute's instantiated `.drv` and the attribute path `[attr]`.
+    pub fn write_drvmap(&self, labels: &[(&str, &str)]) {
+        let map: serde_json::Map<String, serde_json::Value> = labels
+            .iter()
+            .map(|(label, attr)| {
+                let drv = self.instantiate(attr);
+                let entry = serde_json::json!({ "drvPath": drv, "attrPath": [attr] });
+                (label.to_string(), entry)
+            })
+            .collect();
+        self.write("drvmap.json", &serde_json::Value::Object(map).to_string());
+    }
+
     /// A .drv the garbage collector has taken: instantiated, then deleted.
     pub fn collected_drv(&self, attr: &str) -> PathBuf {
         let drv = self.instantiate(attr);
