@@ -29,7 +29,7 @@ When Nix fails, a summary on stderr names each derivation that failed, how
 the last lines of its log; with BUILDKITE=true also a Buildkite annotation
 (buildkite-agent annotate), with --json a failure for each target, and with
 --junit a failed test case. A cancel names what was building, and for how
-long. --json and --junit give each build's time (Nix 2.4 and later).
+long. --json and --junit give each build's time.
 
 Exit status: 0 built; Nix's own status when Nix fails (1, 100 build failed,
 101 timed out, 102 hash mismatch, 104 not deterministic; through a daemon 1

@@ -13,7 +13,6 @@ use crate::log;
 use crate::process::CommandLine;
 use crate::request::Request;
 use crate::run::nix::{self, Finished};
-use crate::run::nix_log::Format;
 use crate::run::version;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
@@ -89,7 +88,7 @@ fn copy_to(request: &Request, store: &OsStr, paths: &[&Path]) -> Result<Option<S
         &format!("Copying to {}", store.to_string_lossy()),
     );
     let attempts = nix::retrying(&command, request.retries, || {
-        nix::run(&command, request, Format::Plain, || ())
+        nix::run(&command, request, || ())
     });
     let finished: Finished = match attempts {
         Ok(finished) => finished,

@@ -157,31 +157,22 @@ fn explain<'a>(
     method: Method,
     cancelled: Option<i32>,
 ) -> Result<Results<'a>> {
-    // Where Nix does not say when builds end, which were still running at a cancel is
-    // told by their outputs; and the builds are where a failure Nix named no derivation for
-    // is placed.
-    let timed = builds.iter().all(|b| b.unfinished().is_some());
+    // The builds' outputs tell which had not ended when Nix stopped (at a cancel, or as
+    // something else failed); and a failure Nix named no derivation for is placed among them.
     let mut drvs: Vec<&Path> = attempted.iter().filter_map(|a| a.drv.as_deref()).collect();
-    if !seen.unnamed.is_empty() || (cancelled.is_some() && !timed) {
-        drvs.extend(builds.iter().map(|b| b.drv.as_path()));
-    }
+    drvs.extend(builds.iter().map(|b| b.drv.as_path()));
     let known = Known::read(request, drvs, cancelled.is_some())?;
     let mut failed = failed_drvs(seen, &known);
     let failed_here: HashSet<&Path> = failed.iter().filter_map(|f| f.drv.as_deref()).collect();
-    let state = |b: &Build| {
-        if failed_here.contains(b.drv.as_path()) {
-            return BuildState::Failed;
-        }
-        let unfinished = match b.unfinished() {
-            Some(unfinished) => unfinished,
-            None if cancelled.is_some() => known.complete(&b.drv) == Some(false),
-            None => return BuildState::Ended,
-        };
-        match (unfinished, cancelled) {
-            (false, _) => BuildState::Built,
-            (true, Some(_)) => BuildState::Cancelled,
-            (true, None) => BuildState::Stopped,
-        }
+    let state = |b: &Build| match (
+        failed_here.contains(b.drv.as_path()),
+        known.complete(&b.drv),
+    ) {
+        (true, _) => BuildState::Failed,
+        (false, Some(true)) => BuildState::Built,
+        (false, Some(false)) if cancelled.is_some() => BuildState::Cancelled,
+        (false, Some(false)) => BuildState::Stopped,
+        (false, None) => BuildState::Ended,
     };
     let states: Vec<BuildState> = builds.iter().map(state).collect();
 

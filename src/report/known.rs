@@ -54,9 +54,13 @@ impl<'a> Known<'a> {
     }
 
     /// Whether Nix has every output of `drv` (not only those asked for); `None` if its
-    /// outputs are not known.
+    /// outputs are not known (or, content-addressed, not known before they are built).
     pub fn complete(&self, drv: &Path) -> Option<bool> {
-        Some(self.all_valid(self.outputs.get(drv)?))
+        let outputs = self.outputs.get(drv)?;
+        if outputs.iter().any(|o| o.path.is_none()) {
+            return None;
+        }
+        Some(self.all_valid(outputs))
     }
 
     fn all_valid(&self, outputs: &[Output]) -> bool {

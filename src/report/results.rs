@@ -83,7 +83,7 @@ pub enum BuildState {
     Cancelled,
     /// Still building when Nix stopped, as something else had failed.
     Stopped,
-    /// Ended, but Nix did not say how (Nix 2.3; a build that did not fail of itself).
+    /// Ended, but how is not known (its outputs are only known once built).
     Ended,
 }
 

@@ -4,10 +4,10 @@
 //! checked before Nix runs, and git is asked about them while it does (`worktree`). What
 //! Nix made comes back verified (`crate::built`), or why it failed, for the report.
 
+mod build_log;
 mod evaluate;
 pub mod failure;
 pub mod nix;
-pub mod nix_log;
 mod realise;
 pub mod version;
 

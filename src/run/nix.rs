@@ -1,11 +1,10 @@
-//! Running one Nix command: its log passes on to our stderr as it arrives (`nix_log`), while
-//! `failure` reads it for what went wrong and the builds it starts are timed; after a
-//! failure Nix reports as transient, the command runs again (`retrying`). A cancel ends the
-//! run with what Nix was doing then, for the report.
+//! Running one Nix command: its log passes on to our stderr as it arrives, while `failure`
+//! reads it for what went wrong and which builds started, and `build_log` tells when each
+//! ended; after a failure Nix reports as transient, the command runs again (`retrying`). A
+//! cancel ends the run with what Nix was doing then, for the report.
 
+use super::build_log;
 use super::failure::{Scanner, Seen};
-use super::nix_log::{Format, NixLog};
-use super::version;
 use crate::error::{Error, Result};
 use crate::process::{CommandLine, signals};
 use crate::request::Request;
@@ -28,28 +27,22 @@ pub struct Finished {
     pub cancelled: Option<i32>,
 }
 
-/// One build Nix ran.
+/// One build Nix ran: when it started, as its `building '…'` line reached us, and when it
+/// ended, as Nix closed its build log (`build_log::closed`).
 #[derive(Clone, Debug)]
 pub struct Build {
     pub drv: PathBuf,
     pub started: SystemTime,
     started_at: Instant,
-    /// When it ended, if Nix said so: only where its log is read as JSON.
-    ended: Option<Instant>,
-    /// Whether Nix says when builds end (its log read as JSON), so that one without an end
-    /// had not ended.
-    timed: bool,
+    ended: Option<SystemTime>,
 }
 
 impl Build {
-    /// How long it took, if known.
+    /// How long it took, if its build log says. (A file's time is the file system's clock
+    /// tick, a few milliseconds behind ours: a build that short took no time.)
     pub fn took(&self) -> Option<Duration> {
-        Some(self.ended? - self.started_at)
-    }
-
-    /// Whether it was still building when Nix stopped: `None` where Nix does not say.
-    pub fn unfinished(&self) -> Option<bool> {
-        self.timed.then_some(self.ended.is_none())
+        let ended = self.ended?;
+        Some(ended.duration_since(self.started).unwrap_or_default())
     }
 
     /// How long it had been building by now.
@@ -58,25 +51,13 @@ impl Build {
     }
 }
 
-/// How Nix is to write its log for `request`: as JSON where build times are wanted and
-/// Nix can give them (2.4 and later), else plain.
-pub fn log_format(request: &Request) -> Format {
-    let wanted = request.junit.is_some() || matches!(request.form, crate::request::Form::Json);
-    match wanted && version::nix_version(request.verbose) >= Some((2, 4)) {
-        true => Format::Json,
-        false => Format::Plain,
-    }
-}
+/// More than the file system's clock lags behind ours.
+const CLOCK_TICK: Duration = Duration::from_millis(100);
 
-/// Runs `command`, a Nix command given `format`'s flags, calling `started` once Nix runs.
-/// What Nix prints on stderr passes to ours as it arrives.
-pub fn run(
-    command: &CommandLine,
-    request: &Request,
-    format: Format,
-    started: impl FnOnce(),
-) -> Result<Finished> {
-    run_reading_stderr(command, request, format, started, &mut |log| {
+/// Runs `command`, a Nix command, calling `started` once Nix runs. What Nix prints on
+/// stderr passes to ours as it arrives, byte for byte.
+pub fn run(command: &CommandLine, request: &Request, started: impl FnOnce()) -> Result<Finished> {
+    run_reading_stderr(command, request, started, &mut |log| {
         // A closed stderr loses the log, not the build.
         let _ = std::io::stderr().write_all(log);
     })
@@ -86,27 +67,18 @@ pub fn run(
 pub fn run_reading_stderr(
     command: &CommandLine,
     request: &Request,
-    format: Format,
     started: impl FnOnce(),
     log: &mut dyn FnMut(&[u8]),
 ) -> Result<Finished> {
-    // A JSON line holds the evaluation's report, at most 16 MiB and 16 KiB a target, escaped.
-    let cap = (64 << 20) + (request.targets.len() << 15);
-    let mut nix_log = NixLog::new(format, cap);
     let mut scanner = Scanner::new(&store::store_dir());
     let mut starts: Vec<(Instant, SystemTime)> = Vec::new();
-    let mut read = |text: &[u8]| {
-        log(text);
-        scanner.feed(text);
+    let ran = command.run(request.verbose, started, &mut |chunk| {
+        log(chunk);
+        scanner.feed(chunk);
         while starts.len() < scanner.started().len() {
             starts.push((Instant::now(), SystemTime::now()));
         }
-    };
-    let ran = command.run(request.verbose, started, &mut |chunk| {
-        nix_log.feed(chunk, &mut read)
     });
-    let ended = nix_log.finish(&mut read);
-    let timed = format == Format::Json;
     let seen = scanner.finish();
     let builds = seen
         .started
@@ -116,8 +88,9 @@ pub fn run_reading_stderr(
             drv: drv.clone(),
             started,
             started_at,
-            ended: ended.get(drv).copied(),
-            timed,
+            // A log last written before the build started is an earlier build's: this one
+            // wrote none. (Started, a build truncates its log, within a clock tick.)
+            ended: build_log::closed(drv).filter(|ended| *ended + CLOCK_TICK >= started),
         })
         .collect();
     let (status, stdout, cancelled) = match ran {

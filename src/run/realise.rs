@@ -39,8 +39,6 @@ pub fn realise<'a>(
         command.arg("--add-root").arg(base).arg("--indirect");
     }
     command.args(&request.nix_options);
-    let format = nix::log_format(request);
-    command.args(format.flags());
     if request.dry_run {
         let outputs = targets
             .iter()
@@ -60,9 +58,7 @@ pub fn realise<'a>(
     );
     let mut started = Some(started);
     let finished = nix::retrying(&command, request.retries, || {
-        nix::run(&command, request, format, || {
-            started.take().map_or((), |f| f())
-        })
+        nix::run(&command, request, || started.take().map_or((), |f| f()))
     })?;
 
     let attempted = || {

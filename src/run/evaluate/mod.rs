@@ -39,8 +39,6 @@ pub fn evaluate(request: &Request) -> Result<Outcome<'_>> {
         command.arg("--show-trace");
     }
     command.args(&request.nix_options);
-    let format = nix::log_format(request);
-    command.args(format.flags());
     if request.dry_run {
         return Ok(Outcome::DryRun {
             command: command.display(),
@@ -56,9 +54,8 @@ pub fn evaluate(request: &Request) -> Result<Outcome<'_>> {
     let mut report = None;
     let mut finished = nix::retrying(&command, request.retries, || {
         let mut filter = report::Filter::new(std::io::stderr(), request.targets.len());
-        let finished = nix::run_reading_stderr(&command, request, format, || (), &mut |log| {
-            filter.feed(log)
-        });
+        let finished =
+            nix::run_reading_stderr(&command, request, || (), &mut |log| filter.feed(log));
         report = filter.finish();
         finished
     })?;
