@@ -68,7 +68,11 @@ pub fn run(args: Args, stdout_closed: bool) -> Result<()> {
                 .collect();
             let copies = match copy::copy(&request, &outputs) {
                 Ok(copies) => copies,
-                Err(Error::Cancelled(signal)) => return Err(report::cancelled(&request, signal)),
+                Err(Error::Cancelled(signal)) => {
+                    return Err(report::cancelled_after_build(
+                        &request, &built, &builds, signal,
+                    ));
+                }
                 Err(e) => return Err(e),
             };
             report::built(&request, &built, &builds, copies).map_err(|e| match e {

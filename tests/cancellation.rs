@@ -505,3 +505,55 @@ fn a_cancel_while_realising_names_what_was_building() {
 fn a_cancel_while_re_evaluating_names_what_was_building() {
     a_cancel_names_what_was_building(Path::Fallback);
 }
+
+/// A builder whose log says `building '…'` of a derivation, as Nix does: the report of the
+/// cancel is made all the same (it once indexed past its list of builds, and panicked).
+#[test]
+fn a_builder_line_that_reads_as_nix_does_not_break_the_report_of_a_cancel() {
+    let depot = Depot::empty();
+    depot.write(
+        "default.nix",
+        r#"
+        { }:
+        let
+          build = name: script: derivation {
+            name = "${name}-@nonce@";
+            builder = "/bin/sh";
+            args = [ "-c" script "nbb-builder-@nonce@" ];
+            system = builtins.currentSystem;
+          };
+          other = build "other" "/bin/sleep 60; echo > $out";
+          talks = build "talks" ''
+            echo "building '${builtins.unsafeDiscardStringContext other.drvPath}'..." >&2
+            echo "building '${builtins.unsafeDiscardStringContext other.drvPath}'..." >&2
+            echo 'slow build started' >&2
+            /bin/sleep 60; echo > $out
+          '';
+        in { both = build "both" "echo ${talks} ${other} > $out"; }
+        "#,
+    );
+    let run = Spawned::start(
+        depot
+            .command()
+            .args(["-A", "both", "-j", "2", "--json", "--junit", "junit.xml"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    wait_until(PATIENCE, "the talking builder to start", || {
+        run.stderr_so_far().contains("slow build started")
+    });
+    run.signal(Signal::SIGTERM, true);
+    let run = run.finish(PATIENCE);
+    assert_eq!(
+        run.out.status.signal(),
+        Some(Signal::SIGTERM as i32),
+        "{}",
+        run.explain()
+    );
+    let json: serde_json::Value = serde_json::from_slice(&run.out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
+    assert_eq!(json["targets"][0]["status"], "cancelled", "{json}");
+    let xml = std::fs::read_to_string(depot.path("junit.xml")).unwrap();
+    roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("not XML ({e}):\n{xml}"));
+    builders_stop(&depot);
+}

@@ -321,7 +321,7 @@ fn a_dry_run_shows_the_copy_and_copies_nothing() {
     assert_eq!(lines.len(), 2, "{}", run.explain());
     assert!(lines[1].starts_with("nix "), "{}", run.explain());
     assert!(
-        lines[1].contains(&format!(" copy --to {uri} /nix/store/")),
+        lines[1].contains(&format!(" copy --to {uri} ")) && lines[1].contains(" /nix/store/"),
         "{}",
         run.explain()
     );
@@ -578,4 +578,50 @@ fn a_server_killed_mid_upload_leaves_a_warning_and_no_false_claim() {
         run.explain()
     );
     claims_only_what_it_has(&nginx.root());
+}
+
+/// A cancel while the copy waits on a server, after every target was built: the run ends by
+/// the signal, and `--json` and the JUnit file say the targets were built. The server is a
+/// FAKE, a socket that takes the connection and never answers, which no real server is.
+#[test]
+fn a_cancel_during_the_copy_of_a_good_build_still_reports_it_built() {
+    let depot = depot();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let uri = format!("http://{}", silent.local_addr().unwrap());
+    let run = Spawned::start(
+        depot
+            .command()
+            .args([
+                "-A",
+                "app",
+                "--json",
+                "--junit",
+                "junit.xml",
+                "--copy-to",
+                &uri,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    run.wait_for_child("nix");
+    std::thread::sleep(Duration::from_millis(300));
+    run.signal(Signal::SIGTERM, true);
+    let run = run.finish(PATIENCE);
+    assert_eq!(
+        run.out.status.signal(),
+        Some(Signal::SIGTERM as i32),
+        "{}",
+        run.explain()
+    );
+    let json: Value = serde_json::from_slice(&run.out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
+    assert_eq!(json["targets"][0]["status"], "built", "{json}");
+    let xml = std::fs::read_to_string(depot.path("junit.xml")).unwrap();
+    let report = junit_parser::from_reader(xml.as_bytes()).unwrap();
+    assert_eq!(
+        (report.tests, report.failures, report.skipped),
+        (1, 0, 0),
+        "{xml}"
+    );
+    drop(silent);
 }

@@ -178,3 +178,20 @@ fn a_dry_run_changes_no_link() {
         .success();
     assert_eq!(std::fs::read_link(depot.path("result")).unwrap(), text);
 }
+
+#[test]
+fn the_fallback_leaves_a_link_it_does_not_make_as_it_is() {
+    let depot = Depot::new();
+    let old = some_output(&depot);
+    symlink(&old, depot.path("old")).unwrap();
+    // `result-latest` is no link of this run's (`hello` has one output), though it leads
+    // into the store, through `old`.
+    symlink("old", depot.path("result-latest")).unwrap();
+    let drv = depot.collected_drv("hello");
+    let run = depot.run([os("--drv-path"), drv.into(), os("-A"), os("hello")]);
+    linked(&run, &[depot.path("result")]);
+    assert_eq!(
+        std::fs::read_link(depot.path("result-latest")).unwrap(),
+        Path::new("old")
+    );
+}

@@ -2,11 +2,24 @@
 //! destroys nothing. A link is judged where it really lands: its directory with every
 //! symlink followed, and a link already there by what it resolves to.
 
+use super::Expected;
 use crate::error::{Error, Result};
 use crate::paths;
 use std::io::ErrorKind;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+/// The out-links a run that builds `expected` makes under `base`: one per output of each
+/// derivation, as Nix names them.
+pub fn planned(base: Option<&Path>, expected: &[Expected]) -> Vec<PathBuf> {
+    let Some(base) = base else {
+        return Vec::new();
+    };
+    let per_target = expected.iter().enumerate().map(|(index, target)| {
+        let outputs = target.outputs.iter();
+        outputs.map(move |o| link_name(base, index, &o.name))
+    });
+    per_target.flatten().collect()
+}
 
 /// The link Nix makes for `output` of the `index`-th target (from 0): `LINK`, `LINK-dev`,
 /// `LINK-2`, `LINK-2-dev`, … as both `nix-store --add-root` and `nix-build -o` name them.
@@ -30,6 +43,10 @@ pub fn link_name(base: &Path, index: usize, output: &str) -> PathBuf {
 pub struct Relinks(Vec<(PathBuf, PathBuf)>);
 
 impl Relinks {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Rewrites each link as the store path it already resolves to, so that Nix replaces it
     /// as it replaces any link into the store. What it points at stays the same; like Nix, a
     /// new link is renamed over the old one, so that no reader sees none.
@@ -88,39 +105,10 @@ pub fn check(store: &Path, links: &[PathBuf]) -> Result<Relinks> {
     Ok(Relinks(relinks))
 }
 
-/// For the fallback, where which links Nix makes is known only once it has evaluated (and
-/// `evaluate.nix` refuses what is in their way then): the place, as `check_place`, and the
-/// links named `LINK` or `LINK-…` already there that Nix would not see as leading into the
-/// store. Symlinks elsewhere are left to Nix, which refuses them.
-pub fn check_family(store: &Path, base: &Path) -> Result<Relinks> {
-    let dir = check_place(store, base)?;
-    let Some(name) = base.file_name() else {
-        return Ok(Relinks(Vec::new()));
-    };
-    let mut prefix = name.as_bytes().to_vec();
-    prefix.push(b'-');
-    let parent = base.parent().unwrap_or(Path::new("/"));
-    let entries = std::fs::read_dir(parent)
-        .map_err(|e| Error::io(format!("cannot list {}", parent.display()), e))?;
-    let mut relinks = Vec::new();
-    for entry in entries.filter_map(|e| e.ok()) {
-        let entry_name = entry.file_name();
-        if entry_name != name && !entry_name.as_bytes().starts_with(&prefix) {
-            continue;
-        }
-        let link = parent.join(&entry_name);
-        if let Ok(target) = std::fs::read_link(&link)
-            && let Leads::IntoTheStore(resolved) = leads(store, &dir, &link, &target)
-        {
-            relinks.push((link, resolved));
-        }
-    }
-    Ok(Relinks(relinks))
-}
-
 /// Refuses a place where no link can be made at all: in the store, reached directly or
 /// through a symlink, or in a directory that is missing or not writable. Returns the
-/// directory, with every symlink followed.
+/// directory, with every symlink followed. Alone for the fallback, where which links Nix
+/// makes is known only once it has evaluated.
 pub fn check_place(store: &Path, link: &Path) -> Result<PathBuf> {
     if link.starts_with(store) {
         return Err(refusal_error(link, IN_STORE.into()));

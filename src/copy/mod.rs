@@ -120,6 +120,9 @@ fn command(request: &Request, store: &OsStr, paths: &[&Path]) -> CommandLine {
         command.args(["--extra-experimental-features", "nix-command"]);
     }
     command.arg("copy").arg("--to").arg(store);
+    // A server that does not answer must not hold the step for curl's five minutes; the
+    // user's own --option, after, still decides.
+    command.args(["--option", "connect-timeout", "15"]);
     command.args(&request.options);
     command.args(paths.iter().map(|p| p.as_os_str()));
     command

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 /// Buildkite refuses an annotation over 1 MiB; logs are left out past this.
 const ANNOTATION_LIMIT: usize = 512 << 10;
-/// After a cancel, how long buildkite-agent may take: Buildkite kills the step about 10 s
-/// after it asked it to stop.
+/// How long buildkite-agent may take; after a cancel, less: Buildkite kills the step about
+/// 10 s after it asked it to stop.
+const PATIENCE: Duration = Duration::from_secs(60);
 const AFTER_CANCEL: Duration = Duration::from_secs(5);
 
 /// The summary as Buildkite annotation Markdown: every name and path in a code span, every
@@ -113,9 +114,10 @@ pub fn annotate(request: &Request, context: &std::ffi::OsStr, results: &Results)
         .args(["annotate", "--style", style, "--context"])
         .arg(context)
         .stdin(markdown(results).into_bytes());
-    if results.cancelled.is_some() {
-        command.despite_cancel().time_limit(AFTER_CANCEL);
-    }
+    match crate::process::signals::received() {
+        Some(_) => command.despite_cancel().time_limit(AFTER_CANCEL),
+        None => command.time_limit(PATIENCE),
+    };
     // Its output is shown, on stderr: our stdout carries nothing but the result.
     let mut to_stderr = |out: &[u8]| {
         let _ = std::io::stderr().write_all(out);

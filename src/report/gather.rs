@@ -265,14 +265,11 @@ fn explain<'a>(
     Ok(results)
 }
 
-/// The builds, once each, each in its state, with the targets that needed them; and each
+/// The builds (each once, as `run` reports them, so that an index into `builds` is one into
+/// `results.builds`), each in its state, with the targets that needed them; and each
 /// target's seconds: what the builds it needed took, 0 if none ran, unknown if one's time is.
 fn account(results: &mut Results, builds: &[Build], states: &[BuildState], graph: Option<&Graph>) {
-    let mut seen: HashSet<&Path> = HashSet::with_capacity(builds.len());
     for (build, &state) in builds.iter().zip(states) {
-        if !seen.insert(&build.drv) {
-            continue;
-        }
         let seconds = match state {
             // Still running when the run was cancelled: for as long as it had run then.
             BuildState::Cancelled => Some(build.so_far()),

@@ -40,8 +40,10 @@ pub fn built(
     if request.junit.is_some() || matches!(request.form, Form::Json) || annotate {
         let mut results = gather::built(request, built, builds);
         results.copies = copies;
-        if let Some(file) = &request.junit {
-            junit::write(file, &results)?;
+        if let Some(file) = &request.junit
+            && let Err(e) = junit::write(file, &results)
+        {
+            log::warn(&e.to_string());
         }
         if let (Some(context), true) = (&request.annotation, annotate) {
             annotation::annotate(request, context, &results)?;
@@ -83,7 +85,9 @@ pub fn failed(request: &Request, failure: Box<Failure>) -> Error {
     }
     let mut results = match gather::failed(request, &failure) {
         Ok(results) => results,
-        Err(cancelled) => return cancelled,
+        // Cancelled as the store was asked what failed: what Nix was asked for was stopped.
+        Err(Error::Cancelled(signal)) => gather::cancelled(request, signal),
+        Err(e) => return e,
     };
     if summarised {
         log::raw(&text::summary(&results, request.log_groups));
@@ -98,14 +102,30 @@ pub fn failed(request: &Request, failure: Box<Failure>) -> Error {
         })
         .flatten()
         .collect();
-    if results.cancelled.is_none() && !built.is_empty() {
-        match copy::copy(request, &built) {
-            Ok(copies) => results.copies = copies,
-            Err(cancelled) => return cancelled,
-        }
+    // A cancel stops the copy; the report is still made, and the run then ends by it.
+    if results.cancelled.is_none()
+        && !built.is_empty()
+        && let Ok(copies) = copy::copy(request, &built)
+    {
+        results.copies = copies;
     }
     let cancel = publish(request, &results);
     cancel.unwrap_or_else(|| failure.into_error())
+}
+
+/// Reports a cancel that came once every target was built (during the copy, say): they are
+/// built, the run cancelled. Returns the cancel.
+pub fn cancelled_after_build(
+    request: &Request,
+    built: &[Built],
+    builds: &[Build],
+    signal: i32,
+) -> Error {
+    let results = Results {
+        cancelled: Some(signal),
+        ..gather::built(request, built, builds)
+    };
+    publish(request, &results).unwrap_or(Error::Cancelled(signal))
 }
 
 /// Reports a cancel that came while Nix was not running, and returns it.

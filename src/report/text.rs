@@ -64,8 +64,5 @@ pub fn summary(results: &Results, log_groups: bool) -> Vec<u8> {
     if !built.is_empty() {
         out += &format!("built all the same: {}\n", built.join(", "));
     }
-    for (store, why) in results.failed_copies() {
-        out += &format!("not copied to {store}: {why}\n");
-    }
     out.into_bytes()
 }

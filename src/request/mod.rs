@@ -146,7 +146,7 @@ fn annotation_context() -> OsString {
 }
 
 /// `--junit`'s file, absolute, once it is known that a file can be written there: its
-/// directory must exist, and it must not be a directory itself.
+/// directory must exist and be writable, and it must not be a directory itself.
 fn report_file(file: &Path) -> Result<PathBuf> {
     let file = paths::absolute(file)?;
     let bad = |why: String| Err(Error::Usage(format!("--junit {}: {why}", file.display())));
@@ -158,6 +158,10 @@ fn report_file(file: &Path) -> Result<PathBuf> {
     }
     if std::fs::metadata(&file).is_ok_and(|meta| meta.is_dir()) {
         return bad("is a directory".into());
+    }
+    // It is written beside itself, then renamed over itself: the directory must be writable.
+    if let Err(e) = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK) {
+        return bad(format!("cannot write in {}: {}", dir.display(), e.desc()));
     }
     Ok(file)
 }

@@ -160,7 +160,7 @@ fn build_once(request: &Request) -> Result<Outcome<'_>> {
     }
 
     if gone.is_empty() && request.targets.iter().all(|t| t.drv_path.is_some()) {
-        let planned = planned_links(request, &recorded);
+        let planned = links::planned(request.out_link.as_deref(), &recorded);
         let relinks = links::check(&request.store, &planned)?;
         if !request.dry_run {
             relinks.apply()?;
@@ -176,10 +176,7 @@ fn build_once(request: &Request) -> Result<Outcome<'_>> {
             realise::Realised::Vanished(drvs) => gone = drvs,
         }
     } else if let Some(base) = &request.out_link {
-        let relinks = links::check_family(&request.store, base)?;
-        if !request.dry_run {
-            relinks.apply()?;
-        }
+        links::check_place(&request.store, base)?;
     }
 
     re_evaluating(request, &gone)?;
@@ -202,23 +199,6 @@ fn finish(built: Vec<Built>, git: Option<worktree::Check>) -> Vec<Built> {
         git.finish();
     }
     built
-}
-
-/// The out-links realising `recorded` makes: one per output of each target.
-fn planned_links(request: &Request, recorded: &[Expected]) -> Vec<PathBuf> {
-    let Some(base) = &request.out_link else {
-        return Vec::new();
-    };
-    recorded
-        .iter()
-        .enumerate()
-        .flat_map(|(index, target)| {
-            target
-                .outputs
-                .iter()
-                .map(move |o| links::link_name(base, index, &o.name))
-        })
-        .collect()
 }
 
 /// Says that each `.drv` of `gone` is gone and what will be evaluated instead, or fails if

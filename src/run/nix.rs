@@ -10,8 +10,9 @@ use crate::process::{CommandLine, signals};
 use crate::request::Request;
 use crate::status::Status;
 use crate::{log, store};
+use std::collections::HashSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 /// What a finished Nix process left us.
@@ -80,10 +81,13 @@ pub fn run_reading_stderr(
         }
     });
     let seen = scanner.finish();
+    // Each once, as Nix builds each once: a line that says so again is not Nix's.
+    let mut named: HashSet<&Path> = HashSet::with_capacity(seen.started.len());
     let builds = seen
         .started
         .iter()
         .zip(starts)
+        .filter(|(drv, _)| named.insert(drv))
         .map(|(drv, (started_at, started))| Build {
             drv: drv.clone(),
             started,
@@ -116,13 +120,19 @@ pub fn retrying(
     mut attempt: impl FnMut() -> Result<Finished>,
 ) -> Result<Finished> {
     let mut retried = 0;
+    // What earlier attempts built stays built, and is reported with the last attempt's.
+    let mut earlier: Vec<Build> = Vec::new();
     loop {
-        let finished = attempt()?;
-        if finished.status.success() || finished.cancelled.is_some() || retried == retries {
-            return Ok(finished);
-        }
-        let Some(why) = finished.seen.transient() else {
-            return Ok(finished);
+        let mut finished = attempt()?;
+        earlier.retain(|b| !finished.builds.iter().any(|f| f.drv == b.drv));
+        earlier.append(&mut finished.builds);
+        let again = !finished.status.success() && finished.cancelled.is_none() && retried < retries;
+        let why = match finished.seen.transient() {
+            Some(why) if again => why.to_owned(),
+            _ => {
+                finished.builds = earlier;
+                return Ok(finished);
+            }
         };
         retried += 1;
         let pause = pause_before(retried);

@@ -25,6 +25,15 @@ const PRELUDE: &[u8] = include_bytes!("evaluate.nix");
 
 /// Evaluates and builds every target.
 pub fn evaluate(request: &Request) -> Result<Outcome<'_>> {
+    evaluate_linking(request, true)
+}
+
+/// As `evaluate`. Which links Nix makes is known only once it has evaluated, and Nix
+/// refuses, once it has built, to replace a link that leads into the store by a way it does
+/// not see (a relative text, a symlinked directory): with `relink`, such links at the names
+/// it makes are then written as the store paths they lead to, and Nix runs again, which
+/// evaluates again and links.
+fn evaluate_linking(request: &Request, relink: bool) -> Result<Outcome<'_>> {
     // The expression on stdin (`-`): it grows with the targets, and as one argument it
     // could not pass 128 KiB.
     let mut command = CommandLine::new("nix-build");
@@ -75,6 +84,24 @@ pub fn evaluate(request: &Request) -> Result<Outcome<'_>> {
             attempted: attempted(request, report.as_deref()),
             method: Method::Evaluate,
         })));
+    }
+    let nothing_failed = finished.seen.failed.is_empty() && finished.seen.unnamed.is_empty();
+    if !finished.status.success()
+        && relink
+        && nothing_failed
+        && let Ok(Some(expected)) = &expected
+    {
+        let planned = links::planned(request.out_link.as_deref(), expected);
+        if let Ok(relinks) = links::check(&request.store, &planned)
+            && !relinks.is_empty()
+        {
+            relinks.apply()?;
+            log::note(
+                "an out-link that leads into the store, but not as Nix sees it, is now written \
+                 as the store path it leads to; running Nix again to link",
+            );
+            return evaluate_linking(request, false);
+        }
     }
     if !finished.status.success() {
         return Ok(Outcome::Failed(Box::new(Failure::Nix {
