@@ -44,7 +44,7 @@ const DEPOT: &str = r#"
         system = builtins.currentSystem;
       };
     in
-    {
+    rec {
       where = build "where" "read -r where < @mark@ && echo \"$where\" > $out";
       fails = build "fails" "echo 'this build fails' >&2; exit 3";
       slow = build "slow" "echo 'slow build started' >&2; /bin/sleep 60; echo > $out";
