@@ -14,7 +14,7 @@ use crate::process::CommandLine;
 use crate::request::Request;
 use crate::run::failure::{Kind, Seen};
 use crate::run::{Attempted, Build, Failure};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// At most this many failed derivations get their logs read, one `nix-store` each.
@@ -269,39 +269,46 @@ fn explain<'a>(
 /// `results.builds`), each in its state, with the targets that needed them; and each
 /// target's seconds: what the builds it needed took, 0 if none ran, unknown if one's time is.
 fn account(results: &mut Results, builds: &[Build], states: &[BuildState], graph: Option<&Graph>) {
+    // Each target's place, by its .drv: a lookup per derivation that needs a build.
+    let mut by_drv: HashMap<&Path, Vec<usize>> = HashMap::with_capacity(results.targets.len());
+    for (index, target) in results.targets.iter().enumerate() {
+        if let Some(drv) = &target.drv {
+            by_drv.entry(drv).or_default().push(index);
+        }
+    }
+    // Each target's seconds so far: none while no build it needed ran.
+    let mut seconds_of: Vec<Option<f64>> = vec![Some(0.0); results.targets.len()];
+    let mut builds_of = Vec::with_capacity(builds.len());
     for (build, &state) in builds.iter().zip(states) {
         let seconds = match state {
             // Still running when the run was cancelled: for as long as it had run then.
             BuildState::Cancelled => Some(build.so_far()),
             _ => build.took(),
         };
+        // To the millisecond: what a log or a timer can tell apart anyway.
+        let seconds = seconds.map(|s| s.as_millis() as f64 / 1000.0);
         let above = graph.map(|g| g.above(&build.drv)).unwrap_or_default();
-        let needed_by = results
-            .targets
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| {
-                t.drv
-                    .as_deref()
-                    .is_some_and(|drv| drv == build.drv || above.contains(drv))
-            })
-            .map(|(i, _)| i)
+        let mut needed_by: Vec<usize> = std::iter::once(build.drv.as_path())
+            .chain(above)
+            .filter_map(|drv| by_drv.get(drv))
+            .flatten()
+            .copied()
             .collect();
-        results.builds.push(BuildResult {
+        needed_by.sort_unstable();
+        for &index in &needed_by {
+            seconds_of[index] = seconds_of[index].zip(seconds).map(|(sum, s)| sum + s);
+        }
+        builds_of.push(BuildResult {
             drv: build.drv.clone(),
             started: build.started,
-            // To the millisecond: what a log or a timer can tell apart anyway.
-            seconds: seconds.map(|s| s.as_millis() as f64 / 1000.0),
+            seconds,
             state,
             needed_by,
         });
     }
-    for (index, target) in results.targets.iter_mut().enumerate() {
-        let needed = results
-            .builds
-            .iter()
-            .filter(|b| b.needed_by.contains(&index));
-        target.seconds = needed.map(|b| b.seconds).sum();
+    results.builds = builds_of;
+    for (target, seconds) in results.targets.iter_mut().zip(seconds_of) {
+        target.seconds = seconds;
     }
 }
 
