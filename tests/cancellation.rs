@@ -440,12 +440,7 @@ fn a_cancel_names_what_was_building(path: Path) {
         "named after {took:?}\n{}",
         run.explain()
     );
-    assert_eq!(
-        run.out.status.signal(),
-        Some(Signal::SIGTERM as i32),
-        "{}",
-        run.explain()
-    );
+    run.ended_by(Signal::SIGTERM);
     let stderr = run.stderr();
     let line = stderr.lines().find(|l| l.starts_with(&named)).unwrap();
     let seconds: u64 = line[named.len()..].trim_end_matches(" s)").parse().unwrap();
@@ -463,8 +458,7 @@ fn a_cancel_names_what_was_building(path: Path) {
         run.explain()
     );
 
-    let json: serde_json::Value = serde_json::from_slice(&run.out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
+    let json = run.json();
     assert_eq!(json["targets"][0]["status"], "cancelled", "{json}");
     assert_eq!(json["targets"][0]["failure"]["kind"], "cancelled", "{json}");
     let build = &json["builds"][0];
@@ -544,14 +538,8 @@ fn a_builder_line_that_reads_as_nix_does_not_break_the_report_of_a_cancel() {
     });
     run.signal(Signal::SIGTERM, true);
     let run = run.finish(PATIENCE);
-    assert_eq!(
-        run.out.status.signal(),
-        Some(Signal::SIGTERM as i32),
-        "{}",
-        run.explain()
-    );
-    let json: serde_json::Value = serde_json::from_slice(&run.out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
+    run.ended_by(Signal::SIGTERM);
+    let json = run.json();
     assert_eq!(json["targets"][0]["status"], "cancelled", "{json}");
     let xml = std::fs::read_to_string(depot.path("junit.xml")).unwrap();
     roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("not XML ({e}):\n{xml}"));

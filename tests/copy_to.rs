@@ -11,8 +11,6 @@
 mod common;
 use common::*;
 use nix::sys::signal::Signal;
-use serde_json::Value;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -231,7 +229,7 @@ fn a_cache_that_cannot_be_written_is_one_warning_and_the_build_stands() {
         "{}",
         run.explain()
     );
-    let json: Value = serde_json::from_slice(&run.out.stdout).unwrap();
+    let json = run.json();
     assert_eq!(json["targets"][0]["copied"][&uri], false, "{json}");
     assert_eq!(
         std::fs::read_to_string(depot.path("ro/cache")).unwrap(),
@@ -267,7 +265,7 @@ fn a_batch_that_fails_in_part_still_copies_what_it_built() {
         "--json",
     ]);
     assert!(!run.out.status.success(), "{}", run.explain());
-    let json: Value = serde_json::from_slice(&run.out.stdout).unwrap();
+    let json = run.json();
     assert_eq!(json["targets"][0]["status"], "built", "{json}");
     assert_eq!(json["targets"][0]["copied"][&uri], true, "{json}");
     let app = PathBuf::from(json["targets"][0]["outputs"]["out"].as_str().unwrap());
@@ -346,12 +344,7 @@ fn a_sigterm_mid_copy_stops_it_and_leaves_no_false_claim() {
     std::thread::sleep(Duration::from_millis(500));
     run.signal(Signal::SIGTERM, true);
     let run = run.finish(PATIENCE);
-    assert_eq!(
-        run.out.status.signal(),
-        Some(Signal::SIGTERM as i32),
-        "{}",
-        run.explain()
-    );
+    run.ended_by(Signal::SIGTERM);
     assert_eq!(run.stdout(), "", "{}", run.explain());
     wait_until(PATIENCE, "nix copy to stop", || !alive(copying));
     claims_only_what_it_has(&cache);
@@ -607,14 +600,8 @@ fn a_cancel_during_the_copy_of_a_good_build_still_reports_it_built() {
     std::thread::sleep(Duration::from_millis(300));
     run.signal(Signal::SIGTERM, true);
     let run = run.finish(PATIENCE);
-    assert_eq!(
-        run.out.status.signal(),
-        Some(Signal::SIGTERM as i32),
-        "{}",
-        run.explain()
-    );
-    let json: Value = serde_json::from_slice(&run.out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
+    run.ended_by(Signal::SIGTERM);
+    let json = run.json();
     assert_eq!(json["targets"][0]["status"], "built", "{json}");
     let xml = std::fs::read_to_string(depot.path("junit.xml")).unwrap();
     let report = junit_parser::from_reader(xml.as_bytes()).unwrap();

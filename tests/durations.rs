@@ -83,7 +83,7 @@ fn builds_at_once_are_timed_within_half_a_second_of_their_builders() {
         "junit.xml",
     ]);
     run.success();
-    let value: Value = serde_json::from_slice(&run.out.stdout).unwrap();
+    let value = run.json();
     let builds = value["builds"].as_array().unwrap();
     assert_eq!(builds.len(), 3, "{value:#}");
     let mut seconds_of = std::collections::HashMap::new();
@@ -144,7 +144,7 @@ fn without_a_build_log_a_build_is_not_timed_but_not_guessed() {
             .env("NIX_LOG_DIR", logs.path()),
     );
     run.success();
-    let value: Value = serde_json::from_slice(&run.out.stdout).unwrap();
+    let value = run.json();
     assert_eq!(value["builds"][0]["seconds"], Value::Null, "{value:#}");
     assert_eq!(value["targets"][0]["seconds"], Value::Null, "{value:#}");
 }

@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// The summary: stderr from its first line on, without our error line at the end.
@@ -287,8 +287,7 @@ fn json_says_which_targets_failed_and_why() {
     let batch = Batch::new();
     let run = batch.run(&["--no-out-link", "--json", "--log-lines", "3"]);
     run.fails_with(batch.bare_realise());
-    let value: Value = serde_json::from_slice(&run.out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
+    let value = run.json();
     let broken = json!({
         "drvPath": batch.broken,
         "name": format!("broken-{}", batch.depot.nonce),
@@ -359,8 +358,7 @@ fn json_shows_of_a_target_built_all_the_same_only_the_outputs_asked_for() {
     bare.extend(drvs.iter().map(|d| d.clone().into_os_string()));
     let bare = depot.bare("nix-store", bare);
     run.fails_with(bare.code().filter(|&c| c != 0).expect("the batch fails"));
-    let value: Value = serde_json::from_slice(&run.out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
+    let value = run.json();
     let multi = &value["targets"][0];
     assert_eq!(multi["status"], "built", "{}", run.explain());
     let outputs = multi["outputs"].as_object().expect("outputs");
@@ -379,8 +377,7 @@ fn json_shows_of_a_target_built_all_the_same_only_the_outputs_asked_for() {
 fn json_stays_valid_whatever_the_log_holds() {
     let depot = Depot::failing();
     let run = depot.run(["-A", "odd", "--no-out-link", "--json"]);
-    let value: Value = serde_json::from_slice(&run.out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
+    let value = run.json();
     let failure = &value["targets"][0]["failure"];
     assert_eq!(failure["kind"], "build-failed", "{}", run.explain());
     assert_eq!(
@@ -404,8 +401,7 @@ fn json_says_when_an_attribute_path_names_no_derivation() {
     let depot = Depot::new();
     let run = depot.run(["-A", "nested.missing.leaf", "--json"]);
     run.fails_with(1);
-    let value: Value = serde_json::from_slice(&run.out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e})\n{}", run.explain()));
+    let value = run.json();
     assert_eq!(
         value,
         json!({

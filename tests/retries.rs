@@ -91,7 +91,7 @@ fn past_its_retries_a_transient_failure_fails_with_nix_status() {
     assert_eq!(notes.len(), 2, "{}", run.explain());
     assert!(notes[0].ends_with("; retry 1 of 2 in 1 s"));
     assert!(notes[1].ends_with("; retry 2 of 2 in 2 s"));
-    let json: serde_json::Value = serde_json::from_slice(&run.out.stdout).unwrap();
+    let json = run.json();
     assert_eq!(
         json["targets"][0]["failure"]["kind"],
         "transient",

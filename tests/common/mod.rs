@@ -468,6 +468,26 @@ impl Run {
             .collect()
     }
 
+    /// stdout as the one JSON value `--json` prints.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.out.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.explain()))
+    }
+
+    /// The run ended by `signal`, as a shell's child killed by it.
+    #[track_caller]
+    pub fn ended_by(&self, signal: nix::sys::signal::Signal) -> &Self {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            self.out.status.signal(),
+            Some(signal as i32),
+            "not ended by {signal}\n{}",
+            self.explain()
+        );
+        self
+    }
+
     /// The Nix commands `--verbose` showed, each `$ …`.
     pub fn nix_commands(&self) -> Vec<String> {
         self.stderr()
