@@ -121,7 +121,7 @@ pub fn check_place(store: &Path, link: &Path) -> Result<PathBuf> {
     }
     let real = std::fs::canonicalize(dir)
         .or_else(|e| refusal(link, format!("cannot resolve its directory: {e}")))?;
-    if in_store(store, &real).is_some() || real == store || real == real_store(store) {
+    if real.starts_with(store) || real.starts_with(real_store(store)) {
         return refusal(
             link,
             format!(

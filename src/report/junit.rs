@@ -17,15 +17,7 @@ const NAME: &str = "nix-buildkite-build";
 
 /// Writes `results` to `file`, whole or not at all.
 pub fn write(file: &Path, results: &Results) -> Result<()> {
-    let xml = report(results)
-        .to_string()
-        .map_err(|e| Error::Io(format!("cannot write the JUnit report: {e}")))?;
-    replace(file, xml.as_bytes()).map_err(|e| {
-        Error::io(
-            format!("cannot write the JUnit report {}", file.display()),
-            e,
-        )
-    })
+    save(file, report(results))
 }
 
 /// What our own error did to every target, as JUnit: each an `error`.
@@ -40,6 +32,11 @@ pub fn write_error(file: &Path, results: &Results, error: &Error) -> Result<()> 
     }
     let mut report = Report::new(NAME);
     report.add_test_suite(suite);
+    save(file, report)
+}
+
+/// Writes `report` to `file`, whole or not at all.
+fn save(file: &Path, report: Report) -> Result<()> {
     let xml = report
         .to_string()
         .map_err(|e| Error::Io(format!("cannot write the JUnit report: {e}")))?;

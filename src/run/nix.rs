@@ -28,21 +28,23 @@ pub struct Finished {
     pub cancelled: Option<i32>,
 }
 
-/// One build Nix ran: when it started, as its `building '…'` line reached us, and when it
-/// ended, as Nix closed its build log (`build_log::closed`).
+/// One build Nix ran: when it started, as its `building '…'` line reached us; when it ended
+/// is asked of its build log (`build_log::closed`) by a report that wants it, once Nix has
+/// stopped.
 #[derive(Clone, Debug)]
 pub struct Build {
     pub drv: PathBuf,
     pub started: SystemTime,
     started_at: Instant,
-    ended: Option<SystemTime>,
 }
 
 impl Build {
-    /// How long it took, if its build log says. (A file's time is the file system's clock
-    /// tick, a few milliseconds behind ours: a build that short took no time.)
+    /// How long it took, if its build log says. A log last written before the build
+    /// started is an earlier build's: this one wrote none (started, a build truncates its
+    /// log, within a clock tick). A file's time is the file system's clock tick, a few
+    /// milliseconds behind ours: a build that short took no time.
     pub fn took(&self) -> Option<Duration> {
-        let ended = self.ended?;
+        let ended = build_log::closed(&self.drv).filter(|e| *e + CLOCK_TICK >= self.started)?;
         Some(ended.duration_since(self.started).unwrap_or_default())
     }
 
@@ -92,9 +94,6 @@ pub fn run_reading_stderr(
             drv: drv.clone(),
             started,
             started_at,
-            // A log last written before the build started is an earlier build's: this one
-            // wrote none. (Started, a build truncates its log, within a clock tick.)
-            ended: build_log::closed(drv).filter(|ended| *ended + CLOCK_TICK >= started),
         })
         .collect();
     let (status, stdout, cancelled) = match ran {
